@@ -136,11 +136,13 @@ def collect_flags(args: argparse.Namespace, command: str) -> dict[str, tuple[obj
 
 
 def _coerce_flag(option: Option, raw: Any, spelling: str, coerce: Any) -> object:
+    from installer.config import coerce_list
+
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw  # counted flags (-q, -v)
     try:
         if isinstance(raw, list):
-            return [coerce(option, item) for item in raw] if option.is_list else raw
+            return coerce_list(option, raw) if option.is_list else raw
         return coerce(option, raw)
     except ValueError as exc:
         raise UsageError(f"{spelling}: {exc}") from exc
@@ -198,11 +200,20 @@ def _dispatch(args: argparse.Namespace, out: Any) -> int:
 
     command: str = args.command
     flags = collect_flags(args, command)
-    result = load_settings(
-        command, cwd=Path.cwd(), environ=os.environ, flags=flags,
-        config_file=getattr(args, "config_file", None),
-        no_config=bool(getattr(args, "no_config", False)),
-    )
+    try:
+        result = load_settings(
+            command, cwd=Path.cwd(), environ=os.environ, flags=flags,
+            config_file=getattr(args, "config_file", None),
+            no_config=bool(getattr(args, "no_config", False)),
+        )
+    except ConfigErrors:
+        # A broken file must not stop the commands that repair or report on it.
+        if command != "config" or getattr(args, "config_command", None) not in (
+                "set", "unset", "edit", "validate"):
+            raise
+        from installer.config import LoadResult, merge
+
+        result = LoadResult(merge([], command), [], [])
     settings = result.settings
     out.quiet, out.verbose = int(settings["quiet"]), int(settings["verbose"])
     out.color, out.progress = str(settings["color"]), bool(settings["progress"])
