@@ -104,9 +104,20 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             p.add_argument("topic", nargs="?", metavar="COMMAND")
         elif name == command:
             importlib.import_module(MODULES[name]).add_arguments(p)
-            add_option_flags(p, name)
-            add_meta_flags(p)
+            for target in (p, *_nested_parsers(p)):
+                add_option_flags(target, name)
+                add_meta_flags(target)
     return parser
+
+
+def _nested_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Sub-subcommand parsers (``config set``, ``debug tls``): they take the flags too, so
+    ``inst debug tls URL --cert X`` works as well as ``inst debug --cert X tls URL``."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.extend(action.choices.values())
+    return found
 
 
 def _find_command(argv: Sequence[str]) -> str | None:

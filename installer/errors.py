@@ -148,12 +148,14 @@ class IndexError_(InstError):
 class HashMismatch(InstError):
     """Downloaded bytes do not match the expected digest."""
 
-    def __init__(self, name: str, url: str, expected: str, actual: str) -> None:
+    def __init__(self, name: str, url: str, expected: str, actual: str, *,
+                 hint: str | None = "the file was deleted; if the index changed, retry with "
+                                    "--refresh") -> None:
         self.name, self.url, self.expected, self.actual = name, redact_url(url), expected, actual
         super().__init__(
             f"hash mismatch for {name} from {self.url}: expected sha256={expected}, "
             f"got sha256={actual}",
-            hint="the file was deleted; if the index changed, retry with --refresh",
+            hint=hint,
         )
 
 

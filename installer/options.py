@@ -89,7 +89,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("index-strategy", "enum", "first-index",
        "first-index takes a project from the first index that has it (an extra index cannot "
        "hijack a name); unsafe-best-match compares versions across all indexes.",
-       "unsafe-best-match", _RESOLVE + ("list",), choices=("first-index", "unsafe-best-match")),
+       "unsafe-best-match", (*_RESOLVE, "list"), choices=("first-index", "unsafe-best-match")),
     # --- TLS and network -----------------------------------------------------------------------
     _o("cert", "path", None,
        "PEM CA bundle used instead of the roots trust would give. Also read from "

@@ -1,0 +1,126 @@
+"""Settings -> value objects: the one place that maps merged settings to core objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from installer.models import Environment
+from installer.trust import TrustConfig, TrustPolicy
+
+if TYPE_CHECKING:
+    from installer.http import HttpClient, HttpConfig
+
+
+def _get(settings: Any, key: str, default: Any = None) -> Any:
+    try:
+        value = settings[key]
+    except KeyError:
+        return default
+    return default if value is None else value
+
+
+def _list(settings: Any, key: str) -> tuple[str, ...]:
+    """A list setting as a tuple of strings."""
+    return tuple(str(item) for item in _get(settings, key, []))
+
+
+def _origin(settings: Any, key: str) -> str:
+    try:
+        return str(settings.origin(key))
+    except (KeyError, AttributeError):
+        return "default"
+
+
+def _shadowed_certs(settings: Any) -> list[tuple[str, str]]:
+    try:
+        setting = settings.setting("cert")
+    except (KeyError, AttributeError):
+        return []
+    return [(str(v), str(o)) for v, o in setting.shadowed if v]
+
+
+def build_trust_config(settings: Any) -> TrustConfig:
+    """The TrustConfig from settings trust, cert, client-cert, trusted-host and [[index]]."""
+    origins = {k: _origin(settings, k) for k in ("trust", "cert", "client-cert")}
+    default = TrustPolicy(trust=_get(settings, "trust", "certifi"), cert=_get(settings, "cert"),
+                          client_cert=_get(settings, "client-cert"), origins=origins)
+    per_index: list[tuple[str, TrustPolicy]] = []
+    index_origin = _origin(settings, "index")
+    for entry in _get(settings, "index", []):
+        cert, client = entry.get("cert"), entry.get("client-cert")
+        if not cert and not client:
+            continue
+        where = f"{index_origin} [[index]] {entry.get('name', '?')}"
+        policy = TrustPolicy(
+            trust=default.trust, cert=cert or default.cert,
+            client_cert=client or default.client_cert,
+            origins={"trust": origins["trust"],
+                     "cert": where if cert else origins["cert"],
+                     "client-cert": where if client else origins["client-cert"]},
+        )
+        per_index.append((str(entry["url"]), policy))
+    return TrustConfig(
+        default=default, per_index=tuple(per_index),
+        trusted_hosts=_list(settings, "trusted-host"),
+        known_bundles=tuple(_shadowed_certs(settings)),
+    )
+
+
+def build_http_config(settings: Any) -> HttpConfig:
+    """HttpConfig from settings timeout, retries, proxy, no-proxy and trusted-host."""
+    from installer.http import HttpConfig
+
+    return HttpConfig(
+        timeout=float(_get(settings, "timeout", 15.0)),
+        retries=int(_get(settings, "retries", 5)),
+        proxy=_get(settings, "proxy") or None,
+        no_proxy=_list(settings, "no-proxy"),
+        trusted_hosts=_list(settings, "trusted-host"),
+    )
+
+
+def build_http_client(settings: Any, warn: Callable[[str], None]) -> HttpClient:
+    """The HttpClient for a run; warns once for each trusted host actually used."""
+    from installer.http import HttpClient, select_proxy
+
+    trust = build_trust_config(settings)
+    config = build_http_config(settings)
+    where = _origin(settings, "trusted-host")
+
+    def tls_error(url: str, exc: Exception) -> Any:
+        return trust.explain(url, exc, proxy=select_proxy(url, config.proxy, config.no_proxy),
+                             timeout=min(config.timeout, 5.0))
+
+    def insecure(host: str) -> None:
+        warn(f"certificate verification is off for {host} (trusted-host, set by {where})")
+
+    return HttpClient(config, trust.context_for, tls_error, on_insecure=insecure)
+
+
+# --- target environment and cache -------------------------------------------------------------
+
+
+def cache_root(settings: Any) -> Path:
+    """The cache folder: ``cache-dir`` or platformdirs' user cache path for inst."""
+    configured = settings["cache-dir"]
+    if configured:
+        return Path(configured)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_path("inst"))
+
+
+def target_environment(settings: Any, environ: Mapping[str, str], cwd: Path, *,
+                       target: str | None = None, prefix: str | None = None) -> Environment:
+    """Find and query the target interpreter (``python`` setting, VIRTUAL_ENV, .venv)."""
+    from installer.environment import find_interpreter, query_environment, scheme_for_target
+
+    interpreter = find_interpreter(settings["python"], environ, cwd)
+    env: Environment = query_environment(
+        interpreter, None if settings["no-cache"] else cache_root(settings) / "interpreters")
+    if target or prefix:
+        env = scheme_for_target(env, target=Path(target) if target else None,
+                                prefix=Path(prefix) if prefix else None)
+    return env

@@ -1,0 +1,539 @@
+"""The index client: Simple Repository API pages (PEP 503 HTML, PEP 691 JSON) and find-links.
+
+Parsers turn a page into :class:`~installer.models.Link` values (hostile file names are
+skipped with a warning). Sources fetch one project's files from one location;
+:class:`Finder` combines them per ``index-strategy``, fetches pages concurrently, and reads
+core metadata: the PEP 658 file when offered (hash-verified), else METADATA out of the wheel
+with HTTP range requests (see :mod:`installer.httpcache`), else by downloading the wheel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import unquote, urljoin, urlsplit
+from urllib.request import url2pathname
+
+from installer._types import NormalizedName
+from installer.errors import HashMismatch, IndexError_, redact_url
+from installer.httpcache import (
+    MAX_METADATA,
+    CachedResponse,
+    HttpCache,
+    HttpGetter,
+    local_path,
+    metadata_from_wheel,
+    read_body,
+)
+from installer.models import Link, canonical
+
+ACCEPT = ("application/vnd.pypi.simple.v1+json, "
+          "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01")
+_JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.latest+json",
+               "application/json")
+_HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "application/vnd.pypi.simple.latest+html",
+               "text/html")
+_HASH_NAMES = frozenset({"sha256", "sha384", "sha512", "sha224", "sha1", "md5", "blake2b"})
+_BAD_IN_NAME = ("/", "\\", ":", "\0", "..", "%")
+
+Warn = Callable[[str], None]
+Strategy = Literal["first-index", "unsafe-best-match"]
+
+
+def _no_warn(_message: str) -> None:
+    return None
+
+
+# --- file names -------------------------------------------------------------------------------
+
+
+def is_safe_filename(filename: str) -> bool:
+    """False for names that could escape a folder: separators, ``..``, ``%`` left after one
+    decode (``%252F``), drive colons, control characters, or a leading dot."""
+    if not filename or filename.startswith(".") or any(b in filename for b in _BAD_IN_NAME):
+        return False
+    return all(ord(c) >= 32 and c != "\x7f" for c in filename)
+
+
+def project_of(filename: str) -> NormalizedName | None:
+    """The normalized project a wheel or sdist file name belongs to (None if unparseable)."""
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+
+    try:
+        if filename.endswith(".whl"):
+            return NormalizedName(parse_wheel_filename(filename)[0])
+        if filename.endswith((".tar.gz", ".zip")):
+            return NormalizedName(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return None
+
+
+def _hashes_from_fragment(fragment: str) -> dict[str, str]:
+    name, sep, value = fragment.partition("=")
+    name = name.lower()
+    if sep and name in _HASH_NAMES and _is_hex(value):
+        return {name: value.lower()}
+    return {}
+
+
+def _is_hex(value: str) -> bool:
+    return bool(value) and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def _metadata_attr(value: str | None) -> dict[str, str] | None:
+    """PEP 658/714 attribute value: "true", or "<hashname>=<hex>"; anything else is absent."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.lower() == "true":
+        return {}
+    hashes = _hashes_from_fragment(value)
+    return hashes or None
+
+
+# --- PEP 503 HTML -----------------------------------------------------------------------------
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.anchors: list[dict[str, str | None]] = []
+        self.repo_version: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = dict(attrs)
+        if tag == "a" and attr.get("href"):
+            self.anchors.append(attr)
+        elif tag == "base" and self.base is None and attr.get("href"):
+            self.base = attr["href"]
+        elif tag == "meta" and attr.get("name") == "pypi:repository-version":
+            self.repo_version = attr.get("content")
+
+
+def _check_api_version(version: str | None, url: str) -> None:
+    if version is not None and version.strip().split(".")[0] != "1":
+        raise IndexError_(url, f"unsupported simple API version {version!r}")
+
+
+def parse_html(page: bytes, base_url: str, *, warn: Warn | None = None, index: str = "",
+               encoding: str = "utf-8") -> list[Link]:
+    """Every file link on a PEP 503 page (with PEP 592 yanked, PEP 658/714 metadata).
+
+    Relative hrefs are resolved against ``<base href>`` or *base_url*; the file name is the
+    URL's last path segment, decoded once. Unsafe names are skipped with a *warn* message.
+    """
+    parser = _AnchorParser()
+    parser.feed(page.decode(encoding, errors="replace"))
+    parser.close()
+    _check_api_version(parser.repo_version, base_url)
+    base = urljoin(base_url, parser.base) if parser.base else base_url
+    links = []
+    for attr in parser.anchors:
+        link = _html_link(attr, base, warn or _no_warn, index or redact_url(base_url))
+        if link is not None:
+            links.append(link)
+    return links
+
+
+def _html_link(attr: Mapping[str, str | None], base: str, warn: Warn, index: str) -> Link | None:
+    url, _, fragment = urljoin(base, str(attr["href"]).strip()).partition("#")
+    filename = unquote(urlsplit(url).path.rpartition("/")[2])
+    if not _accept_name(filename, index, warn):
+        return None
+    meta = attr.get("data-core-metadata", attr.get("data-dist-info-metadata"))
+    if "data-core-metadata" not in attr and "data-dist-info-metadata" not in attr:
+        meta = None
+    elif meta is None:  # a bare attribute means "true"
+        meta = "true"
+    yanked = attr.get("data-yanked", None) if "data-yanked" in attr else None
+    return Link(filename=filename, url=url, hashes=_hashes_from_fragment(fragment),
+                requires_python=(attr.get("data-requires-python") or "").strip() or None,
+                yanked=(yanked or "") if "data-yanked" in attr else None,
+                metadata_hashes=_metadata_attr(meta), index=index)
+
+
+def _accept_name(filename: str, index: str, warn: Warn) -> bool:
+    if is_safe_filename(filename):
+        return True
+    warn(f"skipping a file with an unsafe name {filename!r} from {index}")
+    return False
+
+
+# --- PEP 691 JSON -----------------------------------------------------------------------------
+
+
+def parse_json(page: bytes, base_url: str, *, warn: Warn | None = None,
+               index: str = "") -> list[Link]:
+    """Every file of a PEP 691 (v1) JSON project page."""
+    data = _load_json(page, base_url)
+    meta = data.get("meta")
+    _check_api_version(meta.get("api-version") if isinstance(meta, dict) else None, base_url)
+    files = data.get("files")
+    if not isinstance(files, list):
+        raise IndexError_(base_url, "malformed JSON page (no files list)")
+    links = []
+    for entry in files:
+        link = _json_link(entry, base_url, warn or _no_warn, index or redact_url(base_url))
+        if link is not None:
+            links.append(link)
+    return links
+
+
+def project_name_of_json(page: bytes, base_url: str) -> NormalizedName | None:
+    """The ``name`` a PEP 691 page claims, normalized (None if absent)."""
+    name = _load_json(page, base_url).get("name")
+    return canonical(name) if isinstance(name, str) else None
+
+
+def _load_json(page: bytes, base_url: str) -> dict[str, Any]:
+    try:
+        data = json.loads(page)
+    except ValueError as exc:
+        raise IndexError_(base_url, "malformed JSON page (truncated or not JSON)") from exc
+    if not isinstance(data, dict):
+        raise IndexError_(base_url, "malformed JSON page (not an object)")
+    return data
+
+
+def _json_link(entry: object, base_url: str, warn: Warn, index: str) -> Link | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str) \
+            or not isinstance(entry.get("url"), str):
+        raise IndexError_(base_url, "malformed JSON page (a file without filename or url)")
+    filename: str = entry["filename"]
+    if not _accept_name(filename, index, warn):
+        return None
+    url, _, fragment = urljoin(base_url, entry["url"]).partition("#")
+    hashes = _json_hashes(entry.get("hashes")) or _hashes_from_fragment(fragment)
+    yanked = entry.get("yanked", False)
+    meta = entry.get("core-metadata", entry.get("dist-info-metadata", False))
+    rp = entry.get("requires-python")
+    size = entry.get("size")
+    return Link(filename=filename, url=url, hashes=hashes,
+                requires_python=rp.strip() or None if isinstance(rp, str) else None,
+                yanked=(yanked if isinstance(yanked, str) else "") if yanked else None,
+                metadata_hashes=(_json_hashes(meta) if isinstance(meta, dict)
+                                 else {} if meta is True else None),
+                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                index=index)
+
+
+def _json_hashes(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k).lower(): str(v).lower() for k, v in value.items()
+            if str(k).lower() in _HASH_NAMES and isinstance(v, str) and _is_hex(v)}
+
+
+def parse_page(resp: CachedResponse, *, warn: Warn | None = None,
+               index: str = "") -> list[Link]:
+    """Parse a fetched page by its Content-Type; anything but HTML or JSON is an error."""
+    ctype = resp.content_type
+    if ctype in _JSON_TYPES:
+        return parse_json(resp.body, resp.url, warn=warn, index=index)
+    if ctype in _HTML_TYPES:
+        charset = _charset(resp.headers.get("content-type", ""))
+        return parse_html(resp.body, resp.url, warn=warn, index=index, encoding=charset)
+    raise IndexError_(resp.url, f"the index answered with neither HTML nor JSON "
+                                f"(Content-Type: {ctype or 'none'})")
+
+
+def _charset(content_type: str) -> str:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            import codecs
+
+            try:
+                return codecs.lookup(value.strip().strip('"')).name
+            except LookupError:
+                return "utf-8"
+    return "utf-8"
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+class PageSource(Protocol):
+    """One index or find-links location."""
+
+    label: str
+
+    def find(self, name: NormalizedName) -> list[Link] | None:
+        """The project's files here; None when this location does not have the project."""
+        ...
+
+
+def _for_project(links: list[Link], name: NormalizedName, label: str, warn: Warn,
+                 strict: bool) -> list[Link]:
+    kept = []
+    for link in links:
+        owner = project_of(link.filename)
+        if owner == name:
+            kept.append(link)
+        elif strict and owner is not None:
+            warn(f"skipping {link.filename!r} on the page of {name} from {label}: "
+                 f"it belongs to {owner}")
+    return kept
+
+
+class HttpIndexSource:
+    """A Simple Repository API index (http, https, or a ``file://`` folder laid out like one)."""
+
+    def __init__(self, url: str, http: HttpGetter, cache: HttpCache, *, name: str | None = None,
+                 warn: Warn | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.http, self.cache = http, cache
+        self.label = name or redact_url(self.url)
+        self.warn = warn or _no_warn
+
+    def page_url(self, name: NormalizedName) -> str:
+        """``<index>/<name>/``."""
+        return f"{self.url}/{name}/"
+
+    def find(self, name: NormalizedName) -> list[Link] | None:
+        """See :class:`PageSource`; a 404 means the index does not have the project."""
+        url = self.page_url(name)
+        if url.startswith("file:"):
+            resp = _read_local_index(url, name)
+            if resp is None:
+                return None
+        else:
+            resp = self.cache.fetch(self.http, url, {"Accept": ACCEPT})
+            if resp.status == 404:
+                return None
+        links = parse_page(resp, warn=self.warn, index=self.label)
+        if resp.content_type in _JSON_TYPES:
+            claimed = project_name_of_json(resp.body, resp.url)
+            if claimed is not None and claimed != name:
+                raise IndexError_(resp.url, f"the index returned the page of {claimed} "
+                                            f"when asked for {name}")
+        return _for_project(links, name, self.label, self.warn, strict=True)
+
+
+def _read_local_index(url: str, name: NormalizedName) -> CachedResponse | None:
+    folder = Path(url2pathname(urlsplit(url).path))
+    for filename, ctype in (("index.html", "text/html"),
+                            ("index.json", "application/vnd.pypi.simple.v1+json")):
+        try:
+            body = (folder / filename).read_bytes()
+        except OSError:
+            continue
+        return CachedResponse(f"{url}{filename}", 200, {"content-type": ctype}, body)
+    return None
+
+
+class FindLinksSource:
+    """A find-links location: a local folder (its files) or an HTML page (all its anchors)."""
+
+    def __init__(self, location: str, http: HttpGetter, cache: HttpCache, *, cwd: Path,
+                 warn: Warn | None = None) -> None:
+        self.location = location
+        self.http, self.cache, self.cwd = http, cache, cwd
+        self.label = redact_url(location)
+        self.warn = warn or _no_warn
+        self._links: list[Link] | None = None
+        self._lock = threading.Lock()
+
+    def find(self, name: NormalizedName) -> list[Link] | None:
+        """Files of *name* at this location ([] rather than None: find-links never 'owns')."""
+        return _for_project(self._all(), name, self.label, self.warn, strict=False)
+
+    def _all(self) -> list[Link]:
+        with self._lock:
+            if self._links is None:
+                self._links = self._load()
+            return self._links
+
+    def _load(self) -> list[Link]:
+        scheme = urlsplit(self.location).scheme.lower()
+        if scheme in ("http", "https"):
+            resp = self.cache.fetch(self.http, self.location, {"Accept": "text/html"})
+            if resp.status == 404:
+                raise IndexError_(self.location, "find-links page not found (404)")
+            return parse_page(resp, warn=self.warn, index=self.label)
+        path = local_path(self.location) if scheme == "file" else self.cwd / self.location
+        if path.is_dir():
+            return self._folder(path)
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise IndexError_(self.location, f"cannot read find-links location "
+                                             f"({exc.strerror or exc})") from exc
+        return parse_html(body, path.absolute().as_uri(), warn=self.warn, index=self.label)
+
+    def _folder(self, path: Path) -> list[Link]:
+        links = []
+        for entry in sorted(path.iterdir()):
+            if entry.is_file() and is_safe_filename(entry.name) and project_of(entry.name):
+                links.append(Link(filename=entry.name, url=entry.absolute().as_uri(),
+                                  size=entry.stat().st_size, index=self.label))
+        return links
+
+
+# --- the finder -------------------------------------------------------------------------------
+
+
+class Finder:
+    """The resolver's :class:`~installer.models.CandidateSource` over indexes and find-links.
+
+    ``first-index``: a project comes from the first index that has a page for it (an empty
+    page counts: it blocks later indexes); ``unsafe-best-match`` merges every index. Files from
+    find-links are always added. Pages are fetched by a pool of *concurrency* threads.
+    """
+
+    def __init__(self, indexes: Sequence[PageSource], find_links: Sequence[PageSource], *,
+                 http: HttpGetter, cache: HttpCache, strategy: Strategy = "first-index",
+                 concurrency: int = 8, warn: Warn | None = None) -> None:
+        self.indexes, self.find_links = list(indexes), list(find_links)
+        self.http, self.cache, self.strategy = http, cache, strategy
+        self.warn = warn or _no_warn
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency),
+                                        thread_name_prefix="inst-index")
+        self._pages: dict[tuple[int, str], Future[list[Link] | None]] = {}
+        self._metadata: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Finder:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _sources(self) -> list[PageSource]:
+        return self.indexes + self.find_links
+
+    def _page(self, i: int, name: NormalizedName) -> Future[list[Link] | None]:
+        with self._lock:
+            fut = self._pages.get((i, name))
+            if fut is None:
+                fut = self._pool.submit(self._sources()[i].find, name)
+                self._pages[(i, name)] = fut
+            return fut
+
+    def prefetch(self, names: list[NormalizedName]) -> None:
+        """Start fetching these projects' pages (first index only under first-index)."""
+        n_idx = len(self.indexes)
+        wanted = range(n_idx) if self.strategy == "unsafe-best-match" else range(min(1, n_idx))
+        for name in names:
+            for i in [*wanted, *range(n_idx, n_idx + len(self.find_links))]:
+                self._page(i, canonical(name))
+
+    def links(self, name: NormalizedName) -> list[Link]:
+        """Files for *name* per the index strategy, plus find-links files; [] if unknown."""
+        name = canonical(name)
+        self.prefetch([name])
+        found: list[Link] = []
+        for i in range(len(self.indexes)):
+            page = self._page(i, name).result()
+            if page is not None:
+                found += page
+                if self.strategy == "first-index":
+                    break
+        for i in range(len(self.indexes), len(self._sources())):
+            found += self._page(i, name).result() or []
+        return list({link.url: link for link in found}.values())
+
+    def metadata(self, link: Link) -> bytes:
+        """Core metadata of *link*: PEP 658 file, else range requests, else the whole wheel."""
+        with self._lock:
+            known = self._metadata.get(link.url)
+        if known is not None:
+            return known
+        data = self._core_metadata_file(link) if link.metadata_hashes is not None else None
+        if data is None:
+            data = self._from_wheel(link)
+        with self._lock:
+            self._metadata[link.url] = data
+        return data
+
+    def prefetch_metadata(self, links: Sequence[Link]) -> None:
+        """Read these links' metadata concurrently (results are kept for :meth:`metadata`)."""
+        for fut in [self._pool.submit(self.metadata, link) for link in links]:
+            fut.exception()
+
+    def _core_metadata_file(self, link: Link) -> bytes | None:
+        assert link.metadata_hashes is not None
+        expected = link.metadata_hashes.get("sha256")
+        if expected:
+            cached = self.cache.get_blob("core-metadata", expected)
+            if cached is not None and hashlib.sha256(cached).hexdigest() == expected:
+                return cached
+        if link.url.startswith("file:"):
+            try:
+                data = local_path(link.metadata_url).read_bytes()
+            except OSError:
+                return None
+        elif expected:  # content-addressed below; the page cache would only duplicate it
+            raw = self.http.request("GET", link.metadata_url, stream=True, ok=(200, 404))
+            if raw.status == 404:
+                raw.release()
+                return None
+            data = read_body(raw, link.metadata_url, MAX_METADATA)
+        else:
+            resp = self.cache.fetch(self.http, link.metadata_url)
+            if resp.status == 404:
+                return None
+            data = resp.body
+        if expected:
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != expected:
+                self.cache.evict(link.metadata_url)
+                raise HashMismatch(f"{link.filename}.metadata", link.metadata_url, expected,
+                                   actual)
+            self.cache.put_blob("core-metadata", expected, data)
+        return data
+
+    def _from_wheel(self, link: Link) -> bytes:
+        if not link.is_wheel:
+            raise IndexError_(link.url, "cannot read metadata of a file that is not a wheel")
+        sha = link.sha256
+        if sha:
+            cached = self.cache.get_blob("wheel-metadata", f"{link.url}#{sha}")
+            if cached is not None:
+                return cached
+        data = metadata_from_wheel(self.http, link)
+        if sha:
+            self.cache.put_blob("wheel-metadata", f"{link.url}#{sha}", data)
+        return data
+
+
+def build_finder(*, http: HttpGetter, cache: HttpCache, index_url: str | None,
+                 extra_index_urls: Sequence[str] = (),
+                 indexes: Sequence[Mapping[str, Any]] = (), find_links: Sequence[str] = (),
+                 no_index: bool = False, strategy: Strategy = "first-index",
+                 concurrency: int = 8, cwd: Path, warn: Warn | None = None) -> Finder:
+    """A :class:`Finder` from settings: index-url, then [[index]] tables in order, then
+    extra-index-url (duplicates dropped); ``no_index`` keeps only find-links."""
+    sources: list[PageSource] = []
+    if not no_index:
+        entries: list[tuple[str, str | None]] = []
+        if index_url:
+            entries.append((index_url, None))
+        entries += [(str(t["url"]), str(t.get("name") or "") or None) for t in indexes]
+        entries += [(u, None) for u in extra_index_urls]
+        seen: set[str] = set()
+        for url, name in entries:
+            key = url.rstrip("/")
+            if key not in seen:
+                seen.add(key)
+                sources.append(HttpIndexSource(url, http, cache, name=name, warn=warn))
+    links = [FindLinksSource(loc, http, cache, cwd=cwd, warn=warn) for loc in find_links]
+    return Finder(sources, links, http=http, cache=cache, strategy=strategy,
+                  concurrency=concurrency, warn=warn)
