@@ -1,0 +1,235 @@
+"""Parallel, hash-checked downloads into the content-addressed cache.
+
+Each file streams to a temp file in the cache while it is hashed; it is verified (the index's
+sha256, and/or the ``--hash`` values) before it is moved into the cache, and deleted when it
+does not match. A cache hit (re-verified by the cache) skips the network. A body that breaks
+mid-way is resumed with ``Range: bytes=N-`` (206 + matching Content-Range), or restarted when
+the server answers 200. ``file://`` URLs and local paths are hashed in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+from installer.cache import Cache
+from installer.errors import HashMismatch, InstallError, NetworkError
+from installer.models import Link
+
+if TYPE_CHECKING:
+    from installer.http import HttpClient
+
+_ALGOS = ("sha256", "sha384", "sha512")
+
+
+class ProgressReporter(Protocol):
+    """Receives download progress; the CLI renders it (core never prints)."""
+
+    def on_start(self, name: str, total: int | None) -> None:
+        """A download of *name* begins (*total* bytes if known)."""
+
+    def on_advance(self, name: str, nbytes: int) -> None:
+        """*nbytes* more bytes of *name* arrived."""
+
+    def on_done(self, name: str) -> None:
+        """*name* is complete (or failed)."""
+
+
+class NullReporter:
+    """A reporter that ignores everything."""
+
+    def on_start(self, name: str, total: int | None) -> None:
+        """Ignored."""
+
+    def on_advance(self, name: str, nbytes: int) -> None:
+        """Ignored."""
+
+    def on_done(self, name: str) -> None:
+        """Ignored."""
+
+
+@dataclass(frozen=True)
+class DownloadItem:
+    """One file to fetch. ``sha256`` is the index's digest (defaults to the link's); ``allowed``
+    holds ``--hash`` values (algorithm -> hex digests); the file must match one of them."""
+
+    link: Link
+    sha256: str | None = None
+    allowed: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def expected_sha256(self) -> str | None:
+        """The index's sha256 for this file, if any."""
+        return (self.sha256 or self.link.sha256 or "").lower() or None
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A verified file ready to install: where it is and its sha256."""
+
+    link: Link
+    path: Path
+    sha256: str
+    from_cache: bool
+
+
+class HashRequired(InstallError):
+    """--require-hashes is on and a file has no --hash."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no --hash given for {name}, and hash-checking mode is on",
+                         hint="add --hash=sha256:<digest> to its requirement line")
+
+
+def download_all(items: Sequence[DownloadItem], *, cache: Cache, client: HttpClient | None,
+                 concurrency: int = 8, require_hashes: bool = False,
+                 reporter: ProgressReporter | None = None,
+                 max_resumes: int = 3) -> list[Downloaded]:
+    """Fetch and verify every item (in parallel, at most *concurrency* at once); results are
+    in the order of *items*. The first error cancels what has not started and is raised."""
+    rep = reporter or NullReporter()
+    if require_hashes:
+        for item in items:
+            if not item.allowed:
+                raise HashRequired(item.link.filename)
+
+    def one(item: DownloadItem) -> Downloaded:
+        return download_one(item, cache=cache, client=client, reporter=rep,
+                            max_resumes=max_resumes)
+
+    if len(items) <= 1 or concurrency <= 1:
+        return [one(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(items)),
+                            thread_name_prefix="inst-download") as pool:
+        futures = [pool.submit(one, item) for item in items]
+        done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for fut in futures:
+            if fut in done and fut.exception() is not None:
+                for other in futures:
+                    other.cancel()
+                raise fut.exception()  # type: ignore[misc]
+        return [fut.result() for fut in futures]
+
+
+def download_one(item: DownloadItem, *, cache: Cache, client: HttpClient | None,
+                 reporter: ProgressReporter | None = None, max_resumes: int = 3) -> Downloaded:
+    """Fetch and verify one file (see :func:`download_all`)."""
+    rep = reporter or NullReporter()
+    link = item.link
+    local = _local_path(link.url)
+    if local is not None:
+        return _verify_local(item, local)
+    for sha in _known_sha256(item):
+        hit = cache.get_wheel(sha, link.filename)
+        if hit is not None:
+            return Downloaded(link, hit, sha, True)
+    if client is None:
+        raise NetworkError(link.url, "no network client to download with")
+    with cache.temp_file() as tmp:
+        rep.on_start(link.filename, link.size)
+        try:
+            digests = _fetch(client, link.url, tmp, lambda n: rep.on_advance(link.filename, n),
+                             max_resumes)
+        finally:
+            rep.on_done(link.filename)
+        _verify(item, digests)
+        path = cache.add_wheel(tmp, digests["sha256"], link.filename)
+    return Downloaded(link, path, digests["sha256"], False)
+
+
+def _known_sha256(item: DownloadItem) -> list[str]:
+    out = [item.expected_sha256] if item.expected_sha256 else []
+    out += sorted(item.allowed.get("sha256", ()))
+    return [s for s in dict.fromkeys(out) if s and re.fullmatch(r"[0-9a-f]{64}", s)]
+
+
+def _local_path(url: str) -> Path | None:
+    if "://" not in url:
+        return Path(url)
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    return Path(url2pathname(unquote(parts.path)))
+
+
+def _hashers() -> dict[str, hashlib._Hash]:
+    return {algo: hashlib.new(algo) for algo in _ALGOS}
+
+
+def _verify_local(item: DownloadItem, path: Path) -> Downloaded:
+    hashers = _hashers()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                for h in hashers.values():
+                    h.update(block)
+    except OSError as exc:
+        raise InstallError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    digests = {algo: h.hexdigest() for algo, h in hashers.items()}
+    _verify(item, digests)
+    return Downloaded(item.link, path, digests["sha256"], False)
+
+
+def _verify(item: DownloadItem, digests: Mapping[str, str]) -> None:
+    name, url = item.link.filename, item.link.url
+    expected = item.expected_sha256
+    if expected and digests["sha256"] != expected:
+        raise HashMismatch(name, url, expected, digests["sha256"])
+    if item.allowed and not any(digests.get(algo) in values
+                                for algo, values in item.allowed.items()):
+        wanted = " or ".join(f"{a}={v}" for a in sorted(item.allowed)
+                             for v in sorted(item.allowed[a]))
+        raise HashMismatch(name, url, wanted.removeprefix("sha256="), digests["sha256"])
+
+
+def _fetch(client: HttpClient, url: str, dest: Path, advance: Callable[[int], None],
+           max_resumes: int) -> dict[str, str]:
+    """Stream *url* into *dest*, resuming after a broken body; returns hex digests."""
+    hashers = _hashers()
+    offset = 0
+    resumes = 0
+    with open(dest, "wb") as out:
+        while True:
+            headers = {"Accept-Encoding": "identity"}
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+            resp = client.get(url, headers, stream=True, ok=(200, 206))
+            if offset and not _resumes_at(resp.status, resp.headers, offset):
+                out.seek(0)
+                out.truncate()
+                hashers, offset = _hashers(), 0
+                if resp.status == 206:  # a range we did not ask for: start over without one
+                    resp.release()
+                    continue
+            try:
+                for chunk in resp.iter_bytes(1 << 16):
+                    out.write(chunk)
+                    for h in hashers.values():
+                        h.update(chunk)
+                    offset += len(chunk)
+                    advance(len(chunk))
+                break
+            except NetworkError:
+                resumes += 1
+                if resumes > max_resumes:
+                    raise
+                out.flush()
+        out.flush()
+        os.fsync(out.fileno())
+    return {algo: h.hexdigest() for algo, h in hashers.items()}
+
+
+def _resumes_at(status: int, headers: Mapping[str, str], offset: int) -> bool:
+    if status != 206:
+        return False
+    m = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", (headers.get("Content-Range") or "").strip())
+    return bool(m) and int(m.group(1)) == offset  # type: ignore[union-attr]

@@ -1,0 +1,1225 @@
+"""Validate and install wheels (wheel spec 1.0, PEP 376/627/610) transactionally.
+
+Validation happens before anything is written to the environment: ZIP structure (local headers
+vs central directory, duplicates, overlaps, compression, sizes), every member name, the
+.dist-info and WHEEL/METADATA/RECORD, and every file's hash and size against RECORD (checked
+while the wheel is unpacked into the cache).
+
+Public API::
+
+    validate_wheel(path) -> WheelInfo
+    unpack_wheel(path, dest) -> WheelInfo                 # verified extraction
+    env_lock(env, on_wait=None)                           # context manager, <prefix>/.inst.lock
+    recover(env) -> list[str]                             # finish/undo interrupted transactions
+    Transaction(env, cache=None, link_mode="hardlink", compile_bytecode=False, on_wait=None)
+        .install(wheel, *, requested=True, direct_url=None, sha256=None) -> WheelInfo
+        .remove(name) -> InstalledDist | None
+        .commit() / .rollback(); use as ``with Transaction(...) as txn:``
+    install_wheels(env, wheels, ...) -> InstallResult
+    uninstall(env, names, ...) -> list[InstalledDist]
+    check_environment(env) -> list[str]
+    installed_distributions(env) -> list[InstalledDist]
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import contextlib
+import csv
+import errno
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import tempfile
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from pathlib import Path
+from typing import IO, Literal
+
+from installer.cache import Cache, sha256_of
+from installer.errors import InstallError, WheelError
+from installer.models import Environment, InstalledDist, canonical
+
+#: A member bigger than this *and* MAX_RATIO times its compressed size is refused.
+RATIO_MIN_SIZE = 100 * 1024 * 1024
+MAX_RATIO = 100
+#: Total uncompressed size cap of one wheel.
+MAX_TOTAL_SIZE = 4 * 1024 * 1024 * 1024
+DATA_KEYS = ("purelib", "platlib", "scripts", "headers", "data")
+_SIGNATURES = ("RECORD.jws", "RECORD.p7s")
+_GENERATED = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json", *_SIGNATURES)
+_STRONG_HASHES = ("sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b")
+_RESERVED_SCRIPT = re.compile(
+    r"^((python|pythonw|pypy|pypyw)[0-9.]*[tw]?|activate(\..*)?|deactivate(\..*)?)$"
+)
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_ENTRY_POINT_VALUE = re.compile(
+    r"^(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+))?\s*(\[[^\]]*\])?$"
+)
+
+
+@dataclass(frozen=True)
+class RecordEntry:
+    """One RECORD row: path (as in the archive), ``algo=digest`` (or ""), size (or None)."""
+
+    path: str
+    hash: str
+    size: int | None
+
+
+@dataclass(frozen=True)
+class WheelInfo:
+    """What a validated wheel is: names, layout, RECORD and non-fatal warnings."""
+
+    filename: str
+    name: str  # display name from METADATA
+    version: str
+    dist_info: str  # "demo-1.0.dist-info"
+    root_is_purelib: bool
+    wheel_version: str
+    records: tuple[RecordEntry, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def project(self) -> str:
+        """The PEP 503 normalized project name."""
+        return canonical(self.name)
+
+    @property
+    def data_dir(self) -> str:
+        """The ``<name>-<version>.data`` folder name."""
+        return self.dist_info[: -len(".dist-info")] + ".data"
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-able form (stored in the unpacked-tree marker)."""
+        return {
+            "filename": self.filename, "name": self.name, "version": self.version,
+            "dist_info": self.dist_info, "root_is_purelib": self.root_is_purelib,
+            "wheel_version": self.wheel_version, "warnings": list(self.warnings),
+            "records": [[r.path, r.hash, r.size] for r in self.records],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> WheelInfo:
+        """Inverse of :meth:`to_json`."""
+        records = tuple(RecordEntry(str(p), str(h), s) for p, h, s in data["records"])  # type: ignore[attr-defined]
+        return cls(
+            filename=str(data["filename"]), name=str(data["name"]),
+            version=str(data["version"]), dist_info=str(data["dist_info"]),
+            root_is_purelib=bool(data["root_is_purelib"]),
+            wheel_version=str(data["wheel_version"]),
+            records=records, warnings=tuple(data.get("warnings", ())),  # type: ignore[arg-type]
+        )
+
+
+# -- names ---------------------------------------------------------------------------------
+
+
+def check_member_name(wheel: str, name: str) -> str:
+    """Return the normalized archive path of *name*, or raise WheelError if it is unsafe."""
+    if not name or any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise WheelError(wheel, "archive member name has control characters", entry=name)
+    if "\\" in name:
+        raise WheelError(wheel, "archive member name contains a backslash", entry=name)
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise WheelError(wheel, "archive member has an absolute path", entry=name)
+    parts = name.rstrip("/").split("/")
+    if ".." in parts:
+        raise WheelError(wheel, "archive member path contains '..'", entry=name)
+    norm = posixpath.normpath(name)
+    if norm.startswith(("/", "..")) or norm == ".":
+        raise WheelError(wheel, "archive member path escapes the target", entry=name)
+    return norm
+
+
+def _check_script_name(wheel: str, name: str, what: str) -> None:
+    bad = (
+        not name or name in (".", "..") or "/" in name or "\\" in name
+        or any(ord(c) < 32 or c == "\x7f" for c in name) or name.startswith("-")
+    )
+    if bad:
+        raise WheelError(wheel, f"{what} name is not a plain file name", entry=name)
+    stem = name.lower()
+    stem = stem[:-4] if stem.endswith((".exe", ".bat", ".cmd")) else stem
+    if _RESERVED_SCRIPT.match(stem):
+        raise WheelError(wheel, f"{what} would replace the environment's own {name!r}",
+                         entry=name)
+
+
+def parse_wheel_filename(filename: str) -> tuple[str, str, str]:
+    """(name, version, tag) of a wheel file name; ValueError when malformed."""
+    if not filename.endswith(".whl"):
+        raise ValueError("not a .whl file")
+    parts = filename[:-4].split("-")
+    if len(parts) not in (5, 6) or not all(parts):
+        raise ValueError("expected name-version(-build)?-python-abi-platform.whl")
+    return parts[0], parts[1], "-".join(parts[-3:])
+
+
+def _same_version(a: str, b: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+# -- ZIP structure -------------------------------------------------------------------------
+
+
+def _check_zip(wheel: str, zf: zipfile.ZipFile, raw: IO[bytes]) -> dict[str, zipfile.ZipInfo]:
+    """Structural checks; returns normalized name -> ZipInfo for file members."""
+    infos = zf.infolist()
+    _check_local_headers(wheel, infos, raw)
+    seen: dict[str, zipfile.ZipInfo] = {}
+    folded: dict[str, str] = {}
+    total = 0
+    for info in infos:
+        name = info.filename
+        if not info.flag_bits & 0x800 and not name.isascii():
+            raise WheelError(wheel, "archive member name is not marked as UTF-8", entry=name)
+        norm = check_member_name(wheel, name)
+        mode = info.external_attr >> 16
+        kind = stat.S_IFMT(mode)
+        if kind == stat.S_IFLNK:
+            raise WheelError(wheel, "archive member is a symbolic link", entry=name)
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise WheelError(wheel, "archive member is not a regular file", entry=name)
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise WheelError(wheel, "archive member uses an unsupported compression method",
+                             entry=name)
+        if name.endswith("/") or kind == stat.S_IFDIR:
+            continue
+        if norm in seen:
+            raise WheelError(wheel, "archive has duplicate entries", entry=name)
+        key = unicodedata.normalize("NFC", norm).casefold()
+        if key in folded:
+            raise WheelError(
+                wheel, f"archive member names collide after case or Unicode normalization "
+                f"with {folded[key]!r}", entry=name)
+        folded[key] = name
+        if info.file_size > RATIO_MIN_SIZE and info.file_size > MAX_RATIO * max(
+                info.compress_size, 1):
+            raise WheelError(wheel, "archive member has a suspicious compression ratio "
+                             f"({info.file_size} bytes from {info.compress_size})", entry=name)
+        total += info.file_size
+        if total > MAX_TOTAL_SIZE:
+            raise WheelError(wheel, f"archive expands to more than {MAX_TOTAL_SIZE} bytes",
+                             entry=name)
+        seen[norm] = info
+    return seen
+
+
+def _check_local_headers(wheel: str, infos: list[zipfile.ZipInfo], raw: IO[bytes]) -> None:
+    """Each central-directory entry must match its local header; entries must not overlap."""
+    end_prev, prev_name = 0, ""
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        raw.seek(info.header_offset)
+        head = raw.read(_LOCAL_HEADER.size)
+        if len(head) != _LOCAL_HEADER.size:
+            raise WheelError(wheel, "archive local header is truncated", entry=info.filename)
+        sig, _ver, flags, method, _t, _d, crc, csize, usize, nlen, elen = _LOCAL_HEADER.unpack(
+            head)
+        local_name = raw.read(nlen)
+        central = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        if sig != b"PK\x03\x04" or local_name != central or method != info.compress_type:
+            raise WheelError(wheel, "archive central directory and local header disagree",
+                             entry=info.filename)
+        if not flags & 0x08 and (crc, csize, usize) != (
+                info.CRC, info.compress_size, info.file_size):
+            raise WheelError(wheel, "archive central directory and local header disagree",
+                             entry=info.filename)
+        if info.header_offset < end_prev:
+            raise WheelError(wheel, f"archive entries overlap ({prev_name!r})",
+                             entry=info.filename)
+        end_prev = info.header_offset + _LOCAL_HEADER.size + nlen + elen + info.compress_size
+        prev_name = info.filename
+
+
+# -- metadata ------------------------------------------------------------------------------
+
+
+def _read_small(wheel: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    if info.file_size > 16 * 1024 * 1024:
+        raise WheelError(wheel, "metadata file is too large", entry=info.filename)
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise WheelError(wheel, f"archive member is corrupt ({exc})", entry=info.filename) \
+            from exc
+
+
+def _find_dist_info(wheel: str, names: Iterable[str], name: str, version: str) -> str:
+    tops = {n.split("/", 1)[0] for n in names if "/" in n}
+    dist_infos = sorted(t for t in tops if t.endswith(".dist-info"))
+    if len(dist_infos) != 1:
+        found = ", ".join(dist_infos) or "none"
+        raise WheelError(wheel, f"expected exactly one .dist-info directory, found {found}")
+    dist_info = dist_infos[0]
+    di_name, sep, di_version = dist_info[: -len(".dist-info")].partition("-")
+    if not sep or canonical(di_name) != canonical(name) or not _same_version(di_version,
+                                                                             version):
+        raise WheelError(wheel, "the .dist-info directory does not match the file name",
+                         entry=dist_info)
+    data_dir = dist_info[: -len(".dist-info")] + ".data"
+    for top in tops:
+        if top.endswith(".data") and top != data_dir:
+            raise WheelError(wheel, "unexpected .data directory", entry=top)
+    return dist_info
+
+
+def _parse_wheel_file(wheel: str, text: bytes, entry: str) -> tuple[str, bool, list[str]]:
+    msg = BytesParser().parsebytes(text)
+    version = (msg.get("Wheel-Version") or "").strip()
+    m = re.fullmatch(r"(\d+)\.(\d+)", version)
+    if not m:
+        raise WheelError(wheel, "WHEEL has no valid Wheel-Version", entry=entry)
+    warnings = []
+    if int(m.group(1)) != 1:
+        raise WheelError(wheel, f"unsupported Wheel-Version {version} (inst supports 1.x)",
+                         entry=entry)
+    if int(m.group(2)) > 0:
+        warnings.append(f"{wheel}: Wheel-Version {version} is newer than 1.0; installing anyway")
+    purelib = (msg.get("Root-Is-Purelib") or "").strip().lower() == "true"
+    return version, purelib, warnings
+
+
+def _parse_record(wheel: str, text: bytes, entry: str) -> tuple[RecordEntry, ...]:
+    try:
+        rows = list(csv.reader(io.StringIO(text.decode("utf-8"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise WheelError(wheel, f"RECORD is unreadable ({exc})", entry=entry) from exc
+    out: list[RecordEntry] = []
+    seen: set[str] = set()
+    for row in rows:
+        if not row or not any(row):
+            continue
+        if len(row) != 3:
+            raise WheelError(wheel, "RECORD row does not have 3 fields", entry=",".join(row))
+        path, digest, size = row
+        norm = check_member_name(wheel, path)
+        if norm in seen:
+            raise WheelError(wheel, "RECORD lists a file twice", entry=path)
+        seen.add(norm)
+        if digest:
+            algo, sep, value = digest.partition("=")
+            if not sep or algo not in _STRONG_HASHES or not value:
+                raise WheelError(wheel, "RECORD has an unsupported or weak hash", entry=path)
+        if size and not size.isdigit():
+            raise WheelError(wheel, "RECORD has a bad size", entry=path)
+        out.append(RecordEntry(norm, digest, int(size) if size else None))
+    return tuple(out)
+
+
+def _check_record(wheel: str, dist_info: str, records: tuple[RecordEntry, ...],
+                  members: Iterable[str]) -> None:
+    listed = {r.path: r for r in records}
+    exempt = {f"{dist_info}/{n}" for n in ("RECORD", *_SIGNATURES)}
+    for name in members:
+        if name not in listed and name not in exempt:
+            raise WheelError(wheel, "file is not listed in RECORD", entry=name)
+    member_set = set(members)
+    for rec in records:
+        if rec.path not in member_set:
+            raise WheelError(wheel, "RECORD lists a file that is not in the archive",
+                             entry=rec.path)
+        if rec.path not in exempt and (not rec.hash or rec.size is None):
+            raise WheelError(wheel, "RECORD entry has no hash or size", entry=rec.path)
+
+
+def _inspect(path: Path, zf: zipfile.ZipFile, raw: IO[bytes]) -> tuple[
+        WheelInfo, dict[str, zipfile.ZipInfo]]:
+    wheel = path.name
+    try:
+        fname, fversion, _tag = parse_wheel_filename(wheel)
+    except ValueError as exc:
+        raise WheelError(wheel, f"invalid wheel file name ({exc})") from exc
+    members = _check_zip(wheel, zf, raw)
+    dist_info = _find_dist_info(wheel, members, fname, fversion)
+    for required in ("WHEEL", "METADATA", "RECORD"):
+        if f"{dist_info}/{required}" not in members:
+            raise WheelError(wheel, f"{required} is missing", entry=f"{dist_info}/{required}")
+    wheel_entry, meta_entry, record_entry = (
+        f"{dist_info}/WHEEL", f"{dist_info}/METADATA", f"{dist_info}/RECORD")
+    wversion, purelib, warnings = _parse_wheel_file(
+        wheel, _read_small(wheel, zf, members[wheel_entry]), wheel_entry)
+    meta = BytesParser().parsebytes(_read_small(wheel, zf, members[meta_entry]))
+    mname, mversion = (meta.get("Name") or "").strip(), (meta.get("Version") or "").strip()
+    if canonical(mname) != canonical(fname) or not _same_version(mversion, fversion):
+        raise WheelError(
+            wheel, f"METADATA says {mname} {mversion}, which does not match the file name",
+            entry=meta_entry)
+    records = _parse_record(wheel, _read_small(wheel, zf, members[record_entry]), record_entry)
+    _check_record(wheel, dist_info, records, members)
+    info = WheelInfo(wheel, mname, mversion, dist_info, purelib, wversion, records,
+                     tuple(warnings))
+    _check_layout(info, members)
+    return info, members
+
+
+def _check_layout(info: WheelInfo, members: Iterable[str]) -> None:
+    prefix = info.data_dir + "/"
+    for name in members:
+        if not name.startswith(prefix):
+            continue
+        key, _, rest = name[len(prefix):].partition("/")
+        if key not in DATA_KEYS or not rest:
+            raise WheelError(info.filename, f"unknown .data directory {key!r}", entry=name)
+        if key == "scripts":
+            _check_script_name(info.filename, posixpath.basename(rest), "script")
+
+
+# -- content ------------------------------------------------------------------------------
+
+
+def record_hash(data: bytes, algo: str = "sha256") -> str:
+    """``algo=urlsafe-b64-nopad`` as written in RECORD."""
+    digest = hashlib.new(algo, data).digest()
+    return f"{algo}=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _copy_member(wheel: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo, rec: RecordEntry,
+                 out: IO[bytes] | None) -> None:
+    algo = rec.hash.partition("=")[0] if rec.hash else "sha256"
+    h = hashlib.new(algo)
+    size = 0
+    try:
+        with zf.open(info) as src:
+            while block := src.read(1 << 20):
+                h.update(block)
+                size += len(block)
+                if out is not None:
+                    out.write(block)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise WheelError(wheel, f"archive member is corrupt ({exc})", entry=info.filename) \
+            from exc
+    actual = f"{algo}=" + base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+    if rec.hash and actual != rec.hash:
+        raise WheelError(wheel, f"hash does not match RECORD (RECORD {rec.hash}, file "
+                         f"{actual})", entry=info.filename)
+    if rec.size is not None and size != rec.size:
+        raise WheelError(wheel, f"size does not match RECORD (RECORD {rec.size}, file {size})",
+                         entry=info.filename)
+
+
+def _open(path: Path) -> tuple[IO[bytes], zipfile.ZipFile]:
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    try:
+        return raw, zipfile.ZipFile(raw)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raw.close()
+        raise WheelError(path.name, f"not a valid ZIP archive ({exc})") from exc
+
+
+def validate_wheel(path: Path) -> WheelInfo:
+    """Check everything about the wheel at *path* (structure, names, metadata, every file's
+    hash and size against RECORD) without writing anything; raises WheelError."""
+    raw, zf = _open(path)
+    with raw, zf:
+        info, members = _inspect(path, zf, raw)
+        for rec in info.records:
+            _copy_member(path.name, zf, members[rec.path], rec, None)
+    return info
+
+
+def unpack_wheel(path: Path, dest: Path) -> WheelInfo:
+    """Validate the wheel and extract it into the empty folder *dest*, verifying every file
+    against RECORD as it streams. On error *dest* may hold partial files (callers unpack into
+    a temp folder they delete)."""
+    raw, zf = _open(path)
+    with raw, zf:
+        info, members = _inspect(path, zf, raw)
+        by_path = {r.path: r for r in info.records}
+        for name, zinfo in members.items():
+            rec = by_path.get(name, RecordEntry(name, "", None))
+            target = dest.joinpath(*name.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            executable = (zinfo.external_attr >> 16) & 0o111
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o755 if executable else 0o644)
+            with open(fd, "wb") as out:
+                _copy_member(path.name, zf, zinfo, rec, out)
+    return info
+
+
+# -- environment ---------------------------------------------------------------------------
+
+LinkMode = Literal["hardlink", "copy", "symlink"]
+LOCK_NAME = ".inst.lock"
+TXN_PREFIX = ".inst-txn-"
+_JOURNAL = "journal.json"
+#: Test hook: send this process SIGKILL (or SIGINT with a ":INT" suffix) at a named step
+#: ("staged", "journal", "op-<i>", "committed"), so tests can prove that rollback and
+#: recover() restore a consistent environment.
+CRASH_ENV = "INST_TEST_CRASH_AT"
+_INST_DIR = os.path.realpath(os.path.dirname(__file__))
+
+
+def _crash_point(name: str) -> None:
+    point, _, sig = os.environ.get(CRASH_ENV, "").partition(":")
+    if point == name:
+        os.kill(os.getpid(), signal.SIGINT if sig == "INT" else signal.SIGKILL)
+
+
+def _site_dirs(env: Environment) -> list[str]:
+    out: list[str] = []
+    for key in ("purelib", "platlib"):
+        path = os.path.normpath(env.paths[key])
+        if path not in out:
+            out.append(path)
+    return out
+
+
+def state_root(env: Environment) -> Path:
+    """The folder that holds the whole install scheme (a venv's prefix, a --target or --prefix
+    DIR); the lock file and transaction folders live here."""
+    keys = ("purelib", "platlib", "scripts", "data")
+    return Path(os.path.commonpath([os.path.abspath(env.paths[k]) for k in keys]))
+
+
+def _env_roots(env: Environment) -> list[str]:
+    roots = {os.path.realpath(state_root(env))}
+    keys = ("purelib", "platlib", "scripts", "data")
+    roots.update(os.path.realpath(env.paths[k]) for k in keys)
+    return sorted(roots)
+
+
+def _within(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:
+        return False
+
+
+def _inside_env(path: str, roots: list[str]) -> bool:
+    """True when *path* (not following its last component) lies inside the environment."""
+    real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+    return any(_within(real, root) for root in roots)
+
+
+def _read_dist(dist_info: Path) -> InstalledDist:
+    try:
+        meta = BytesParser().parsebytes((dist_info / "METADATA").read_bytes(), headersonly=True)
+        name, version = str(meta.get("Name") or ""), str(meta.get("Version") or "")
+    except OSError:
+        name = version = ""
+    if not name:
+        name, _, version = dist_info.name[: -len(".dist-info")].partition("-")
+    try:
+        installer: str | None = (dist_info / "INSTALLER").read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        installer = None
+    return InstalledDist(canonical(name), name, version, dist_info, installer,
+                         (dist_info / "REQUESTED").exists())
+
+
+def installed_distributions(env: Environment) -> list[InstalledDist]:
+    """Every ``*.dist-info`` in the environment's site dirs, read now (not a cached snapshot)."""
+    out: list[InstalledDist] = []
+    for site in _site_dirs(env):
+        with contextlib.suppress(OSError):
+            for child in sorted(Path(site).iterdir()):
+                if child.name.endswith(".dist-info") and child.is_dir():
+                    out.append(_read_dist(child))
+    return out
+
+
+def _record_rows(dist: InstalledDist) -> list[tuple[str, str, str]] | None:
+    try:
+        text = (dist.dist_info / "RECORD").read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    rows = []
+    for row in csv.reader(io.StringIO(text)):
+        if row and row[0]:
+            rows.append((row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else ""))
+    return rows
+
+
+def _record_paths(dist: InstalledDist) -> list[str]:
+    site = str(dist.dist_info.parent)
+    return [os.path.normpath(os.path.join(site, p)) for p, _h, _s in _record_rows(dist) or []]
+
+
+def _file_hash(path: str, algo: str = "sha256") -> tuple[str, int]:
+    h = hashlib.new(algo)
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return f"{algo}=" + base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode(), size
+
+
+def check_environment(env: Environment) -> list[str]:
+    """Problems in the environment: a dist-info without RECORD, a RECORD file that is missing
+    or whose hash/size differs, a leftover transaction. Empty when consistent."""
+    problems: list[str] = []
+    roots = _env_roots(env)
+    problems += [f"unfinished transaction {p}" for p in state_root(env).glob(TXN_PREFIX + "*")]
+    for dist in installed_distributions(env):
+        rows = _record_rows(dist)
+        if rows is None:
+            problems.append(f"{dist.display_name} {dist.version}: no RECORD")
+            continue
+        for rel, digest, size in rows:
+            path = os.path.normpath(os.path.join(dist.dist_info.parent, rel))
+            if not digest or not _inside_env(path, roots):
+                continue
+            try:
+                actual, actual_size = _file_hash(path, digest.partition("=")[0])
+            except (OSError, ValueError):
+                problems.append(f"{dist.display_name}: missing {rel}")
+                continue
+            if actual != digest or (size and int(size) != actual_size):
+                problems.append(f"{dist.display_name}: {rel} does not match RECORD")
+    return problems
+
+
+# -- lock and journal ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def env_lock(env: Environment, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the exclusive environment lock ``<prefix>/.inst.lock`` (fcntl.flock).
+
+    When another process holds it, ``on_wait(message)`` is called once, then this blocks. The
+    lock file is removed on release; a waiter that locked a removed file retries.
+    """
+    import fcntl
+
+    prefix = state_root(env)
+    prefix.mkdir(parents=True, exist_ok=True)
+    path = prefix / LOCK_NAME
+    waited = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None and not waited:
+                on_wait(f"waiting for another inst process to finish with {prefix}")
+            waited = True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _write_json_atomic(path: Path, data: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _move(src: str, dst: str) -> None:
+    try:
+        os.replace(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copy2(src, dst, follow_symlinks=False)
+        os.unlink(src)
+
+
+def _do_op(op: dict[str, str]) -> None:
+    kind, path = op["op"], op["path"]
+    if kind == "backup":
+        _move(path, op["to"])
+    elif kind == "mkdir":
+        os.mkdir(path)
+    else:
+        _move(op["from"], path)
+
+
+def _undo_ops(ops: list[dict[str, str]]) -> list[str]:
+    """Undo *ops* in reverse; idempotent (decides from what exists), so it also serves
+    recovery after a crash at any point. Returns the errors it could not fix."""
+    errors: list[str] = []
+    for op in reversed(ops):
+        kind, path = op["op"], op["path"]
+        try:
+            if kind == "place" and not os.path.lexists(op["from"]) and os.path.lexists(path):
+                os.unlink(path)
+            elif kind == "mkdir" and os.path.isdir(path):
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
+            elif kind == "backup" and os.path.lexists(op["to"]):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.replace(op["to"], path)
+        except OSError as exc:
+            errors.append(f"{path}: {exc}")
+    return errors
+
+
+def _prune_dirs(dirs: Iterable[str]) -> None:
+    for path in sorted(set(dirs), key=lambda p: -p.count(os.sep)):
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
+def recover(env: Environment) -> list[str]:
+    """Finish (committed) or roll back (uncommitted) transactions left by a killed run.
+
+    Call with :func:`env_lock` held (Transaction does). Returns one line per transaction.
+    """
+    done: list[str] = []
+    for txn in sorted(state_root(env).glob(TXN_PREFIX + "*")):
+        try:
+            journal = json.loads((txn / _JOURNAL).read_text("utf-8"))
+        except (OSError, ValueError):
+            journal = None
+        if journal and journal.get("state") == "committed":
+            _prune_dirs(journal.get("prune", []))
+            done.append(f"finished an interrupted install ({txn.name})")
+        elif journal:
+            errors = _undo_ops(journal.get("ops", []))
+            if errors:
+                raise InstallError(f"could not roll back {txn}: {errors[0]}")
+            done.append(f"rolled back an interrupted install ({txn.name})")
+        else:
+            done.append(f"discarded an interrupted install that changed nothing ({txn.name})")
+        shutil.rmtree(txn, ignore_errors=True)
+    return done
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _NewFile:
+    dest: str  # absolute, normalized
+    source: str | None  # file in the unpacked tree to link/copy, or
+    data: bytes | None  # generated content, written fresh
+    mode: int
+    record: str  # RECORD hash
+    size: int
+
+
+def _shebang(python: str) -> bytes:
+    if len(python) < 127 and " " not in python and "\n" not in python:
+        return f"#!{python}".encode()
+    # Long or spaced interpreter paths: the /bin/sh trampoline pip and installer write.
+    return f"#!/bin/sh\n'''exec' \"{python}\" \"$0\" \"$@\"\n' '''".encode()
+
+
+def _launcher(python: str, module: str, attr: str) -> bytes:
+    import_name = attr.split(".")[0]
+    body = (
+        "# -*- coding: utf-8 -*-\n"
+        "import re\n"
+        "import sys\n"
+        f"from {module} import {import_name}\n"
+        'if __name__ == "__main__":\n'
+        '    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])\n'
+        f"    sys.exit({attr}())\n"
+    )
+    return _shebang(python) + b"\n" + body.encode()
+
+
+def _rewrite_script(python: str, data: bytes) -> bytes:
+    first, nl, rest = data.partition(b"\n")
+    m = re.fullmatch(rb"#!pythonw?(?P<args>[ \t][^\r]*)?(?P<cr>\r?)", first)
+    if not m:
+        return data
+    return _shebang(python) + (m.group("args") or b"") + m.group("cr") + nl + rest
+
+
+def _entry_points(info: WheelInfo, tree: Path) -> list[tuple[str, str, str]]:
+    path = tree / info.dist_info / "entry_points.txt"
+    if not path.is_file():
+        return []
+    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    entry = f"{info.dist_info}/entry_points.txt"
+    try:
+        parser.read_string(path.read_text("utf-8"))
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise WheelError(info.filename, f"entry_points.txt is malformed ({exc})",
+                         entry=entry) from exc
+    out = []
+    for section in ("console_scripts", "gui_scripts"):
+        if not parser.has_section(section):
+            continue
+        for name, value in parser.items(section):
+            _check_script_name(info.filename, name, "entry point")
+            m = _ENTRY_POINT_VALUE.match(value.strip())
+            if not m or not m.group("attr"):
+                raise WheelError(info.filename, f"entry point {name!r} has an invalid value "
+                                 f"{value!r}", entry=entry)
+            out.append((name, m.group("module"), m.group("attr")))
+    return out
+
+
+def _scheme(env: Environment, info: WheelInfo) -> dict[str, str]:
+    paths = {k: os.path.normpath(v) for k, v in env.paths.items()}
+    major_minor = ".".join(env.python_version.split(".")[:2])
+    headers = paths.get("headers") or os.path.join(
+        state_root(env), "include", "site", f"python{major_minor}", info.name)
+    return {
+        "purelib": paths["purelib"], "platlib": paths["platlib"], "scripts": paths["scripts"],
+        "data": paths["data"], "headers": os.path.normpath(headers),
+    }
+
+
+def _dest(info: WheelInfo, root: str, rel: str, entry: str) -> str:
+    dest = os.path.normpath(os.path.join(root, *rel.split("/")))
+    if not _within(dest, root) or dest == root:
+        raise WheelError(info.filename, "file would be installed outside its target "
+                         "directory", entry=entry)
+    return dest
+
+
+def _plan_wheel(env: Environment, info: WheelInfo, tree: Path) -> list[_NewFile]:
+    """Every file the wheel installs (except the generated dist-info files)."""
+    scheme = _scheme(env, info)
+    site = scheme["purelib" if info.root_is_purelib else "platlib"]
+    python = str(env.python)
+    files: dict[str, _NewFile] = {}
+    for rec in info.records:
+        top, _, rest = rec.path.partition("/")
+        if top == info.dist_info and rest in _GENERATED:
+            continue
+        source = str(tree.joinpath(*rec.path.split("/")))
+        if top == info.data_dir:
+            key, _, rel = rest.partition("/")
+            dest = _dest(info, scheme[key], rel, rec.path)
+            if key == "scripts":
+                data = _rewrite_script(python, Path(source).read_bytes())
+                files[dest] = _NewFile(dest, None, data, 0o755, record_hash(data), len(data))
+                continue
+        else:
+            dest = _dest(info, site, rec.path, rec.path)
+        mode = os.stat(source).st_mode & 0o777
+        files[dest] = _NewFile(dest, source, None, mode, rec.hash, rec.size or 0)
+    for name, module, attr in _entry_points(info, tree):
+        dest = _dest(info, scheme["scripts"], name, name)
+        data = _launcher(python, module, attr)
+        files[dest] = _NewFile(dest, None, data, 0o755, record_hash(data), len(data))
+    return list(files.values())
+
+
+def _generated(info: WheelInfo, site: str, requested: bool,
+               direct_url: Mapping[str, object] | None) -> list[_NewFile]:
+    base = os.path.join(site, info.dist_info)
+    items: list[tuple[str, bytes]] = [("INSTALLER", b"inst\n")]
+    if requested:
+        items.append(("REQUESTED", b""))
+    if direct_url is not None:
+        items.append(("direct_url.json", json.dumps(dict(direct_url), sort_keys=True).encode()))
+    return [_NewFile(os.path.join(base, n), None, d, 0o644, record_hash(d), len(d))
+            for n, d in items]
+
+
+_COMPILE_SCRIPT = r"""
+import importlib.util, json, py_compile, sys
+jobs = json.load(sys.stdin)
+done = {}
+for key, (src, dest, out) in jobs.items():
+    try:
+        py_compile.compile(src, cfile=out, dfile=dest, doraise=True)
+    except Exception:
+        continue
+    done[key] = importlib.util.cache_from_source(dest)
+json.dump(done, sys.stdout)
+"""
+
+
+@dataclass
+class _WheelPlan:
+    info: WheelInfo
+    site: str
+    staged: list[tuple[str, _NewFile]]  # (staged path, file)
+
+
+@dataclass
+class InstallResult:
+    """What a transaction did (filled in as it goes)."""
+
+    installed: list[WheelInfo] = field(default_factory=list)
+    removed: list[InstalledDist] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Transaction:
+    """Install and remove a set of distributions atomically.
+
+    ``install``/``remove`` only validate, unpack into the cache and stage files inside
+    ``<prefix>/.inst-txn-<id>/``; the environment is untouched until :meth:`commit`, which
+    journals every step, moves old files aside, moves the new ones in, and deletes the
+    backups. Any error (or KeyboardInterrupt) rolls the whole set back. As a context manager
+    it takes the environment lock and runs :func:`recover` on entry, commits on a clean exit
+    and rolls back otherwise.
+    """
+
+    def __init__(self, env: Environment, cache: Cache | None = None, *,
+                 link_mode: LinkMode = "hardlink", compile_bytecode: bool = False,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        self.env = env
+        self.cache = cache
+        self.link_mode: LinkMode = link_mode
+        self.compile_bytecode = compile_bytecode
+        self.on_wait = on_wait
+        self.result = InstallResult()
+        self._stack = contextlib.ExitStack()
+        self._txn: Path | None = None
+        self._installed: dict[str, InstalledDist] = {}
+        self._plans: list[_WheelPlan] = []
+        self._removing: dict[str, InstalledDist] = {}
+        self._removals: dict[str, None] = {}
+        self._prune: set[str] = set()
+        self._counter = 0
+        self._roots: list[str] = []
+        self._can_link = True
+        self._ops: list[dict[str, str]] = []
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Lock the environment, recover earlier crashes, create the transaction folder."""
+        self._stack.enter_context(env_lock(self.env, self.on_wait))
+        try:
+            self.result.warnings += recover(self.env)
+            self._txn = Path(tempfile.mkdtemp(prefix=TXN_PREFIX, dir=state_root(self.env)))
+            for sub in ("stage", "backup"):
+                (self._txn / sub).mkdir()
+            self._installed = {d.name: d for d in installed_distributions(self.env)}
+            self._roots = _env_roots(self.env)
+            if self.cache is None:
+                self.cache = Cache(self._txn / "cache")
+        except BaseException:
+            self._close()
+            raise
+
+    def __enter__(self) -> Transaction:
+        self.begin()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._txn is None:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+
+    def _close(self) -> None:
+        if self._txn is not None:
+            shutil.rmtree(self._txn, ignore_errors=True)
+            self._txn = None
+        self._stack.close()
+
+    def _require_open(self) -> Path:
+        if self._txn is None:
+            raise RuntimeError("transaction is not open (use begin() or a with block)")
+        return self._txn
+
+    # -- registering changes ----------------------------------------------------------------
+    def install(self, wheel: Path, *, requested: bool = True,
+                direct_url: Mapping[str, object] | None = None,
+                sha256: str | None = None) -> WheelInfo:
+        """Validate, unpack and stage *wheel*; an installed version of it will be replaced.
+
+        *direct_url* is the PEP 610 ``direct_url.json`` content for URL/path requirements.
+        Raises WheelError (nothing written to the environment).
+        """
+        self._require_open()
+        info, tree = self._unpacked(Path(wheel), sha256)
+        if any(p.info.project == info.project for p in self._plans):
+            raise WheelError(info.filename, f"{info.name} is already part of this install")
+        files = _plan_wheel(self.env, info, tree)
+        scheme = _scheme(self.env, info)
+        site = scheme["purelib" if info.root_is_purelib else "platlib"]
+        files += _generated(info, site, requested, direct_url)
+        old = self._installed.get(info.project)
+        if old is not None and old.name not in self._removing:
+            self._remove_dist(old)
+        plan = _WheelPlan(info, site, [])
+        for nf in files:
+            self._check_dest(info, nf.dest)
+            plan.staged.append((self._stage(nf), nf))
+        self._plans.append(plan)
+        self.result.installed.append(info)
+        self.result.warnings += info.warnings
+        return info
+
+    def remove(self, name: str) -> InstalledDist | None:
+        """Schedule the removal of the installed distribution *name* (None if not installed).
+
+        Raises InstallError when it has no RECORD.
+        """
+        self._require_open()
+        dist = self._installed.get(canonical(name))
+        if dist is None:
+            return None
+        if dist.name not in self._removing:
+            self._remove_dist(dist)
+        return dist
+
+    def _unpacked(self, wheel: Path, sha256: str | None) -> tuple[WheelInfo, Path]:
+        assert self.cache is not None
+        try:
+            key = sha256 or sha256_of(wheel)
+        except OSError as exc:
+            raise WheelError(wheel.name, f"cannot read the wheel ({exc.strerror})") from exc
+        hit = self.cache.get_unpacked(key)
+        if hit is not None and hit[1].get("wheel", {}).get("filename") == wheel.name:
+            return WheelInfo.from_json(hit[1]["wheel"]), hit[0]
+        box: list[WheelInfo] = []
+
+        def build(tree: Path) -> dict[str, object]:
+            box.append(unpack_wheel(wheel, tree))
+            return {"wheel": box[0].to_json()}
+
+        if hit is not None:
+            shutil.rmtree(self.cache.unpacked_dir(key), ignore_errors=True)
+        tree, data = self.cache.put_unpacked(key, build)
+        return (box[0] if box else WheelInfo.from_json(data["wheel"])), tree
+
+    def _remove_dist(self, dist: InstalledDist) -> None:
+        rows = _record_rows(dist)
+        if rows is None:
+            raise InstallError(
+                f"cannot uninstall {dist.display_name} {dist.version}: no RECORD file in "
+                f"{dist.dist_info}",
+                hint="it was installed by a tool that does not record its files; "
+                "remove it by hand")
+        self._removing[dist.name] = dist
+        self.result.removed.append(dist)
+        paths = _record_paths(dist)
+        for dirpath, _dirs, names in os.walk(dist.dist_info):
+            paths += [os.path.join(dirpath, n) for n in names]
+        for path in paths:
+            self._schedule_removal(dist, path)
+        self._prune.add(str(dist.dist_info))
+
+    def _schedule_removal(self, dist: InstalledDist, path: str) -> None:
+        if not _inside_env(path, self._roots):
+            self.result.warnings.append(
+                f"{dist.display_name}: not removing {path}: it is outside the environment")
+            return
+        if not os.path.lexists(path) or (os.path.isdir(path) and not os.path.islink(path)):
+            return
+        self._removals[path] = None
+        parent = os.path.dirname(path)
+        if path.endswith(".py"):
+            stem = os.path.basename(path)[:-3]
+            cache_dir = os.path.join(parent, "__pycache__")
+            with contextlib.suppress(OSError):
+                for name in os.listdir(cache_dir):
+                    if name.startswith(stem + ".") and name.endswith(".pyc"):
+                        self._removals[os.path.join(cache_dir, name)] = None
+                self._prune.add(cache_dir)
+        site_roots = {os.path.normpath(p) for p in self.env.paths.values()}
+        while parent not in site_roots and _inside_env(parent, self._roots) and \
+                os.path.normpath(parent) != str(state_root(self.env)):
+            self._prune.add(parent)
+            parent = os.path.dirname(parent)
+
+    def _check_dest(self, info: WheelInfo, dest: str) -> None:
+        real = os.path.join(os.path.realpath(os.path.dirname(dest)), os.path.basename(dest))
+        if not _inside_env(dest, self._roots):
+            raise WheelError(info.filename, "file would be installed outside the environment",
+                             entry=os.path.relpath(dest, state_root(self.env)))
+        if _within(real, _INST_DIR) and info.project != "inst":
+            raise WheelError(info.filename, "file would overwrite inst's own files",
+                             entry=os.path.relpath(dest, state_root(self.env)))
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            raise WheelError(info.filename, "file would replace a directory",
+                             entry=os.path.relpath(dest, state_root(self.env)))
+
+    def _next(self, sub: str) -> str:
+        self._counter += 1
+        return str(self._require_open() / sub / str(self._counter))
+
+    def _stage(self, nf: _NewFile) -> str:
+        staged = self._next("stage")
+        try:
+            if nf.data is not None:
+                fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, nf.mode)
+                with open(fd, "wb") as f:
+                    f.write(nf.data)
+            else:
+                assert nf.source is not None
+                self._link(nf.source, staged)
+        except OSError as exc:
+            raise InstallError(f"could not stage {nf.dest}: {exc.strerror or exc}") from exc
+        return staged
+
+    def _link(self, source: str, staged: str) -> None:
+        if self.link_mode == "symlink":
+            os.symlink(source, staged)
+            return
+        if self.link_mode == "hardlink" and self._can_link:
+            try:
+                os.link(source, staged)
+                return
+            except OSError:
+                self._can_link = False  # EXDEV, EPERM, EMLINK: copy from now on
+        shutil.copy2(source, staged)
+
+    # -- commit -----------------------------------------------------------------------------
+    def commit(self) -> InstallResult:
+        """Apply every staged change; on any error roll everything back and re-raise."""
+        txn = self._require_open()
+        try:
+            self._check_conflicts()
+            if self.compile_bytecode:
+                self._compile()
+            self._stage_records()
+            _crash_point("staged")
+            self._ops = self._build_ops()
+            journal = {"state": "applying", "ops": self._ops, "prune": sorted(self._prune)}
+            _write_json_atomic(txn / _JOURNAL, journal)
+            _crash_point("journal")
+            for i, op in enumerate(self._ops):
+                _do_op(op)
+                _crash_point(f"op-{i}")
+            _write_json_atomic(txn / _JOURNAL, {**journal, "state": "committed"})
+            _crash_point("committed")
+        except OSError as exc:
+            self.rollback()
+            raise InstallError(f"install failed: {exc}; the environment was rolled back") \
+                from exc
+        except BaseException:
+            self.rollback()
+            raise
+        _prune_dirs(self._prune)
+        self._close()
+        return self.result
+
+    def rollback(self) -> None:
+        """Undo whatever was applied and discard the staged files."""
+        if self._txn is None:
+            return
+        errors = _undo_ops(self._ops)
+        if errors:  # keep the journal: the next run's recover() retries
+            self._txn = None
+            self._stack.close()
+            raise InstallError(f"rollback incomplete: {errors[0]}",
+                               hint="run inst again to finish the rollback")
+        self._close()
+
+    def _check_conflicts(self) -> None:
+        owners: dict[str, str] = {}
+        for dist in self._installed.values():
+            if dist.name not in self._removing:
+                owners.update((p, dist.display_name) for p in _record_paths(dist))
+        claimed: dict[str, str] = {}
+        for plan in self._plans:
+            for _staged, nf in plan.staged:
+                rel = os.path.relpath(nf.dest, state_root(self.env))
+                if nf.dest in owners:
+                    raise WheelError(plan.info.filename, "file belongs to the installed "
+                                     f"distribution {owners[nf.dest]}", entry=rel)
+                if nf.dest in claimed:
+                    raise WheelError(plan.info.filename, "file is also installed by "
+                                     f"{claimed[nf.dest]}", entry=rel)
+                claimed[nf.dest] = plan.info.filename
+
+    def _compile(self) -> None:
+        jobs: dict[str, tuple[str, str, str]] = {}
+        for i, plan in enumerate(self._plans):
+            for j, (staged, nf) in enumerate(plan.staged):
+                if nf.dest.endswith(".py") and any(
+                        _within(nf.dest, s) for s in _site_dirs(self.env)):
+                    jobs[f"{i}:{j}"] = (staged, nf.dest, self._next("stage"))
+        if not jobs:
+            return
+        proc = subprocess.run(
+            [str(self.env.python), "-c", _COMPILE_SCRIPT], input=json.dumps(jobs),
+            capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise InstallError(f"compiling bytecode failed: {proc.stderr.strip()[-500:]}")
+        done: dict[str, str] = json.loads(proc.stdout)
+        for key, pyc in done.items():
+            i = int(key.split(":")[0])
+            out = jobs[key][2]
+            digest, size = _file_hash(out)
+            nf = _NewFile(os.path.normpath(pyc), None, None, 0o644, digest, size)
+            self._plans[i].staged.append((out, nf))
+
+    def _stage_records(self) -> None:
+        for plan in self._plans:
+            rows = io.StringIO()
+            writer = csv.writer(rows, lineterminator="\n")
+            record_path = os.path.join(plan.site, plan.info.dist_info, "RECORD")
+            for _staged, nf in plan.staged:
+                rel = os.path.relpath(nf.dest, plan.site).replace(os.sep, "/")
+                writer.writerow([rel, nf.record, nf.size])
+            writer.writerow([f"{plan.info.dist_info}/RECORD", "", ""])
+            data = rows.getvalue().encode()
+            nf = _NewFile(record_path, None, data, 0o644, "", len(data))
+            plan.staged.append((self._stage(nf), nf))
+
+    def _build_ops(self) -> list[dict[str, str]]:
+        backups = dict(self._removals)
+        places = [(staged, nf.dest) for plan in self._plans for staged, nf in plan.staged]
+        backups.update((dest, None) for _s, dest in places if os.path.lexists(dest))
+        ops = [{"op": "backup", "path": p, "to": self._next("backup")} for p in backups]
+        made: set[str] = set()
+        for _staged, dest in places:
+            missing: list[str] = []
+            parent = os.path.dirname(dest)
+            while parent not in made and not os.path.isdir(parent):
+                missing.append(parent)
+                parent = os.path.dirname(parent)
+            for d in reversed(missing):
+                made.add(d)
+                ops.append({"op": "mkdir", "path": d})
+        ops += [{"op": "place", "from": s, "path": d} for s, d in places]
+        return ops
+
+
+def install_wheels(
+    env: Environment, wheels: Iterable[tuple[Path, bool, Mapping[str, object] | None]], *,
+    cache: Cache | None = None, link_mode: LinkMode = "hardlink",
+    compile_bytecode: bool = False, on_wait: Callable[[str], None] | None = None,
+) -> InstallResult:
+    """Install ``(wheel path, requested, direct_url)`` items in one transaction."""
+    with Transaction(env, cache, link_mode=link_mode, compile_bytecode=compile_bytecode,
+                     on_wait=on_wait) as txn:
+        for path, requested, direct_url in wheels:
+            txn.install(path, requested=requested, direct_url=direct_url)
+    return txn.result
+
+
+def uninstall(env: Environment, names: Iterable[str], *,
+              on_wait: Callable[[str], None] | None = None) -> InstallResult:
+    """Remove the named distributions (by RECORD) in one transaction; names not installed are
+    reported in ``result.warnings``. Files outside the environment are never touched."""
+    with Transaction(env, on_wait=on_wait) as txn:
+        for name in names:
+            if txn.remove(name) is None:
+                txn.result.warnings.append(f"{name} is not installed")
+    return txn.result
