@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from installer.trust import TrustConfig, TrustPolicy
 
 if TYPE_CHECKING:
     from installer.http import HttpClient, HttpConfig
+    from installer.index import Finder
 
 
 def _get(settings: Any, key: str, default: Any = None) -> Any:
@@ -124,3 +126,35 @@ def target_environment(settings: Any, environ: Mapping[str, str], cwd: Path, *,
         env = scheme_for_target(env, target=Path(target) if target else None,
                                 prefix=Path(prefix) if prefix else None)
     return env
+
+
+@contextlib.contextmanager
+def finder_session(settings: Any, warn: Callable[[str], None], cwd: Path | None = None,
+                   *, extra: Mapping[str, Any] | None = None) -> Iterator[Finder]:
+    """An index :class:`Finder` over a shared HTTP pool, closed (with the pool) afterwards.
+
+    *extra* carries index options found in requirements files (``--index-url`` and friends),
+    which apply like pip's: a file's ``--index-url`` replaces the setting, its
+    ``--extra-index-url`` and ``--find-links`` add to it.
+    """
+    from installer.httpcache import HttpCache
+    from installer.index import build_finder
+
+    extra = extra or {}
+    client = build_http_client(settings, warn)
+    cache = HttpCache(None if settings["no-cache"] else cache_root(settings),
+                      refresh=bool(settings["refresh"]))
+    finder = build_finder(
+        http=client, cache=cache,
+        index_url=extra.get("index_url") or settings["index-url"],
+        extra_index_urls=[*settings["extra-index-url"], *extra.get("extra_index_urls", ())],
+        indexes=settings["index"],
+        find_links=[*settings["find-links"], *extra.get("find_links", ())],
+        no_index=bool(settings["no-index"] or extra.get("no_index")),
+        strategy=settings.get("index-strategy") or "first-index",
+        concurrency=int(settings["concurrency"]), cwd=cwd or Path.cwd(), warn=warn)
+    try:
+        yield finder
+    finally:
+        finder.close()
+        client.close()

@@ -1,0 +1,261 @@
+"""``inst install``: resolve, download (parallel, hash-checked) and install atomically.
+
+Also home of the steps ``inst download`` shares: reading requirements from arguments and
+files, and resolving them against the configured indexes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from installer import app
+from installer.context import Context
+from installer.errors import RequirementError, UsageError
+from installer.models import Environment
+
+
+def add_requirement_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared by install and download: packages, -r, -c, --group, dry-run, report."""
+    parser.add_argument("packages", nargs="*", metavar="PACKAGE",
+                        help="PEP 508 requirements, `name @ URL`, wheel paths, or a project "
+                             "folder such as `.` (its [project.dependencies]).")
+    parser.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE",
+                        help="Install from a requirements file (repeatable).")
+    parser.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE",
+                        help="Constrain versions with a constraints file (repeatable).")
+    parser.add_argument("--group", action="append", default=[], metavar="[PATH:]NAME",
+                        help="A PEP 735 dependency group from pyproject.toml.")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="Resolve and print what would be installed; change nothing.")
+    parser.add_argument("--report", metavar="FILE",
+                        help="Write a pip-format installation report (JSON) to FILE, or - "
+                             "for stdout.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """install's own arguments (the settings flags are added by cli)."""
+    add_requirement_arguments(parser)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--target", metavar="DIR", help="Install into DIR instead of the "
+                       "environment's site-packages.")
+    where.add_argument("--prefix", metavar="DIR", help="Install under the prefix DIR.")
+
+
+def gather(ctx: Context) -> Any:
+    """Every requirement and constraint from arguments, -r and -c files and --group."""
+    from installer.reqfile import ParsedRequirements, parse_args, parse_requirements_file
+
+    args = ctx.args
+    parsed = ParsedRequirements(tuple(parse_args(args.packages, groups=args.group,
+                                                 cwd=ctx.cwd)))
+    for path in args.requirement:
+        parsed = parsed.merged(parse_requirements_file(ctx.cwd / path, environ=ctx.environ))
+    for path in args.constraint:
+        parsed = parsed.merged(parse_requirements_file(ctx.cwd / path, constraint=True,
+                                                       environ=ctx.environ))
+    if not parsed.requirements:
+        raise UsageError("no requirements given",
+                         hint=f"inst {ctx.command} PACKAGE..., or -r requirements.txt")
+    return parsed
+
+
+def check_hash_mode(parsed: Any) -> None:
+    """In hash-checking mode every requirement is pinned with == and carries a hash (pip)."""
+    for req in parsed.requirements:
+        pinned = [s for s in req.specifier if s.operator in ("==", "===") and "*" not in
+                  s.version]
+        if req.url is None and not pinned:
+            raise RequirementError(
+                f"{req} ({req.source}) is not pinned with ==, and hash-checking mode is on",
+                hint="pin every requirement with == and add --hash=sha256:...")
+        if not req.hashes:
+            raise RequirementError(
+                f"{req} ({req.source}) has no --hash, and hash-checking mode is on",
+                hint="add --hash=sha256:<digest> (pip hash FILE prints one)")
+
+
+def resolve_options(ctx: Context, parsed: Any, *, ignore_installed: bool) -> Any:
+    """ResolveOptions from settings (and a requirements file's --pre)."""
+    from installer.resolver import ResolveOptions
+
+    s = ctx.settings
+
+    def names(key: str) -> frozenset[str]:
+        from installer.models import canonical
+
+        return frozenset(v if v.startswith(":") else canonical(v) for v in s[key])
+
+    install = ctx.command == "install"
+    return ResolveOptions(
+        pre=bool(s["pre"] or parsed.pre),
+        upgrade=bool(install and s["upgrade"]),
+        upgrade_packages=names("upgrade-package") if install else frozenset(),
+        force_reinstall=bool(install and s["force-reinstall"]),
+        no_deps=bool(s["no-deps"]), only_binary=names("only-binary"),
+        no_binary=names("no-binary"), ignore_installed=ignore_installed)
+
+
+def file_index_options(parsed: Any) -> dict[str, Any]:
+    """Index options from requirements files, in the shape app.finder_session takes."""
+    return {"index_url": parsed.index_url, "extra_index_urls": parsed.extra_index_urls,
+            "find_links": parsed.find_links, "no_index": parsed.no_index}
+
+
+def write_report(ctx: Context, resolution: Any, env: Environment) -> None:
+    """pip's installation report to --report FILE (``-`` is stdout)."""
+    from installer.report import build_report
+
+    if not ctx.args.report:
+        return
+    text = json.dumps(build_report(resolution, env), indent=2, sort_keys=False)
+    if ctx.args.report == "-":
+        ctx.out.result(text)
+    else:
+        Path(ctx.cwd / ctx.args.report).write_text(text + "\n", encoding="utf-8")
+
+
+def direct_url(pin: Any) -> dict[str, Any] | None:
+    """PEP 610 direct_url.json content for a URL or path requirement."""
+    if not pin.is_direct or pin.link is None:
+        return None
+    url = pin.link.url.partition("#")[0]
+    info: dict[str, Any] = {}
+    if pin.link.sha256:
+        info = {"hashes": {"sha256": pin.link.sha256}, "hash": f"sha256={pin.link.sha256}"}
+    return {"url": url, "archive_info": info}
+
+
+class BarReporter:
+    """Download progress on a terminal: one line per active file and an overall count."""
+
+    def __init__(self, total_files: int, stream: Any) -> None:
+        self.total_files, self.stream = total_files, stream
+        self.done = 0
+        self.bytes = 0
+        self.sizes: dict[str, int | None] = {}
+
+    def on_start(self, name: str, total: int | None) -> None:
+        """A download began."""
+        self.sizes[name] = total
+        self._draw(name)
+
+    def on_advance(self, name: str, nbytes: int) -> None:
+        """Bytes arrived."""
+        self.bytes += nbytes
+        self._draw(name)
+
+    def on_done(self, name: str) -> None:
+        """A download ended."""
+        self.done += 1
+        self._draw(name)
+        if self.done == self.total_files:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+    def _draw(self, name: str) -> None:
+        width = 24
+        filled = int(width * self.done / max(self.total_files, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r\033[K[{bar}] {self.done}/{self.total_files} "
+                          f"{self.bytes / 1048576:.1f} MiB  {name[:40]}")
+        self.stream.flush()
+
+
+@contextmanager
+def resolved(ctx: Context, env: Environment, *, ignore_installed: bool) -> Iterator[Any]:
+    """Gather requirements, resolve them, and yield (parsed, resolution, finder)."""
+    from installer.resolver import resolve
+
+    parsed = gather(ctx)
+    if ctx.settings["require-hashes"] or parsed.require_hashes:
+        check_hash_mode(parsed)
+    options = resolve_options(ctx, parsed, ignore_installed=ignore_installed)
+    with app.finder_session(ctx.settings, ctx.out.warn, ctx.cwd,
+                            extra=file_index_options(parsed)) as finder:
+        resolution = resolve(parsed.requirements, parsed.constraints, finder, env, options)
+        for warning in resolution.warnings:
+            ctx.out.warn(warning)
+        yield parsed, resolution, finder
+
+
+def download(ctx: Context, resolution: Any, finder: Any, parsed: Any) -> list[Any]:
+    """Fetch every pin that needs a file, in parallel, verified; returns Downloaded items."""
+    from installer.cache import Cache
+    from installer.download import DownloadItem, download_all
+
+    pins = [p for p in resolution.to_install if p.link is not None]
+    items = [DownloadItem(p.link, allowed=_allowed(p.hashes)) for p in pins]
+    reporter = BarReporter(len(items), sys.stderr) if ctx.out.show_progress else None
+    return download_all(items, cache=Cache(app.cache_root(ctx.settings)), client=finder.http,
+                        concurrency=int(ctx.settings["concurrency"]),
+                        require_hashes=bool(ctx.settings["require-hashes"]
+                                            or parsed.require_hashes),
+                        reporter=reporter)
+
+
+def _allowed(hashes: Any) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for item in hashes:
+        algo, _, digest = str(item).partition(":")
+        out.setdefault(algo, set()).add(digest.lower())
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def run(ctx: Context) -> int:
+    """Resolve, then (unless --dry-run) download and install in one transaction."""
+    start = time.perf_counter()
+    env = app.target_environment(ctx.settings, ctx.environ, ctx.cwd,
+                                 target=ctx.args.target, prefix=ctx.args.prefix)
+    with resolved(ctx, env, ignore_installed=False) as (parsed, resolution, finder):
+        write_report(ctx, resolution, env)
+        changes = resolution.to_install
+        if ctx.args.dry_run:
+            _print_plan(ctx, changes, would=True)
+            return 0
+        if not changes:
+            ctx.out.info(f"Audited {len(resolution.pins)} packages in "
+                         f"{time.perf_counter() - start:.2f}s; nothing to do")
+            return 0
+        files = download(ctx, resolution, finder, parsed)
+    result = _install(ctx, env, changes, files)
+    ctx.out.info(f"Installed {len(result.installed)} package"
+                 f"{'' if len(result.installed) == 1 else 's'} in "
+                 f"{time.perf_counter() - start:.2f}s")
+    _print_plan(ctx, changes, would=False)
+    for warning in result.warnings:
+        ctx.out.warn(warning)
+    return 0
+
+
+def _install(ctx: Context, env: Environment, changes: Any, files: list[Any]) -> Any:
+    from installer.cache import Cache
+    from installer.wheel import Transaction
+
+    by_url = {f.link.url: f for f in files}
+    cache = None if ctx.settings["no-cache"] else Cache(app.cache_root(ctx.settings))
+    with Transaction(env, cache, link_mode=ctx.settings["link-mode"],
+                     compile_bytecode=bool(ctx.settings["compile-bytecode"]),
+                     on_wait=ctx.out.info) as txn:
+        for pin in changes:
+            got = by_url[pin.link.url]
+            txn.install(got.path, requested=pin.requested, direct_url=direct_url(pin),
+                        sha256=got.sha256)
+    return txn.result
+
+
+def _print_plan(ctx: Context, changes: Any, *, would: bool) -> None:
+    if would:
+        names = " ".join(f"{p.display_name}-{p.version}" for p in changes)
+        ctx.out.result(f"Would install {names}" if changes else "Would install nothing")
+        return
+    for pin in changes:
+        if pin.installed is not None and pin.installed.version != pin.version:
+            ctx.out.info(f" - {pin.installed.display_name}=={pin.installed.version}")
+        ctx.out.info(f" + {pin.display_name}=={pin.version}")
