@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, NewType
+from installer._record import record
 
-NormalizedName = NewType("NormalizedName", str)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, NewType
 
-OriginKind = Literal[
-    "default", "ambient", "site", "user", "project", "config-file", "env", "flag"
-]
+    NormalizedName = NewType("NormalizedName", str)
+    OriginKind = Literal[
+        "default", "ambient", "site", "user", "project", "config-file", "env", "flag"
+    ]
+else:  # typing costs start-up time; these are only for the type checker
+    NormalizedName = str
+    OriginKind = str
 
 #: Layers from lowest to highest precedence; merging walks this order.
 LAYER_ORDER: tuple[OriginKind, ...] = (
@@ -17,7 +22,7 @@ LAYER_ORDER: tuple[OriginKind, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Origin:
     """Where a value came from: a layer kind plus the file and line, env var or flag."""
 
@@ -40,11 +45,11 @@ class Origin:
         return f"{where} [{self.section}]" if self.section else where
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
     """An effective value, its origin, and the (value, origin) pairs it shadows, highest first."""
 
     key: str
     value: object
     origin: Origin
-    shadowed: tuple[tuple[object, Origin], ...] = field(default=())
+    shadowed: tuple[tuple[object, Origin], ...] = ()

@@ -12,13 +12,16 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
 
 from installer import __version__
 from installer.errors import EXIT_USAGE, ConfigErrors, InstError, UsageError
 from installer.options import COMMANDS, Option, options_for
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
 
 SUMMARIES: dict[str, str] = {
     "install": "Install packages into the target environment.",

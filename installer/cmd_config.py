@@ -7,11 +7,7 @@ Kept light on imports so ``inst config get`` starts fast: tomlkit (through
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
-import subprocess
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -165,6 +161,8 @@ def _listed(layers: Sequence[Layer], show_all: bool) -> list[tuple[str, Setting]
 def _list(ctx: Context) -> int:
     rows = _listed(_layers(ctx), bool(getattr(ctx.args, "all", False)))
     if ctx.args.json:
+        import json
+
         ctx.out.result(json.dumps([_setting_json(n, s) for n, s in rows], indent=2))
         return 0
     for name, setting in rows:
@@ -179,6 +177,8 @@ def _get(ctx: Context) -> int:
     section, option = parse_key(ctx.args.key)
     setting = merge(_layers(ctx), _command(section)).setting(option.key)
     if ctx.args.json:
+        import json
+
         ctx.out.result(json.dumps(_setting_json(f"{section}.{option.key}", setting), indent=2))
         return 0
     for line in _raw_lines(setting.value):
@@ -329,6 +329,10 @@ def _edit(ctx: Context) -> int:
         raise UsageError("no editor: set $VISUAL or $EDITOR")
     path, pyproject = target_file(ctx)
     original = config.read_text(path) if path.exists() else ""
+    import shlex
+    import subprocess
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix="inst-", suffix="-" + path.name)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
         handle.write(original)

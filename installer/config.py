@@ -19,14 +19,16 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
+from installer._record import field, record
 from installer._types import Origin, OriginKind, Setting
 from installer.errors import ConfigError, ConfigErrors, redact_text
 from installer.options import BY_ENV, BY_KEY, COMMANDS, META_ENV, OPTIONS, Option, options_for
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FILE_NAME = "inst.toml"
 SECTIONS: tuple[str, ...] = ("global", *COMMANDS)
@@ -37,7 +39,7 @@ _INDEX_FIELDS = {"name": "str", "url": "url", "cert": "path", "client-cert": "pa
 Sections = Mapping[str, Mapping[str, tuple[object, Origin]]]
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """One configuration source. ``sections`` maps table -> key -> (typed value, origin).
 
@@ -88,7 +90,7 @@ class Settings:
         return f"Settings(command={self.command!r}, {len(self)} keys)"
 
 
-@dataclass
+@record(frozen=False)
 class LoadResult:
     """What :func:`load_settings` found: merged settings, the layers, and warnings to show."""
 
@@ -155,6 +157,8 @@ def expected_text(option: Option) -> str:
 
 
 def _check_url(text: str) -> str:
+    from urllib.parse import urlsplit  # lazily: start-up time
+
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https", "file") or (
         parts.scheme != "file" and not parts.netloc
@@ -398,7 +402,7 @@ def parse_toml(text: str, path: str) -> dict[str, Any]:
 # --- files -------------------------------------------------------------------------------------
 
 
-@dataclass
+@record(frozen=False)
 class ParsedFile:
     """The typed sections of one file plus every problem found in it."""
 
@@ -586,7 +590,7 @@ def user_config_file(environ: Mapping[str, str]) -> Path:
     return platformdirs.user_config_path("inst") / FILE_NAME
 
 
-@dataclass(frozen=True)
+@record
 class ProjectFile:
     """The project file found from a folder upward; ``masked`` is a pyproject it hides."""
 

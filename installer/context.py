@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from installer._record import record
 
-from installer.output import Output
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
+    from pathlib import Path
+    from typing import Any
+
+    from installer.output import Output
 
 
-@dataclass
+@record(frozen=False)
 class Context:
     """Everything a command needs; built by ``cli`` once per run.
 

@@ -8,7 +8,6 @@ is a bug and shows a traceback. Third-party exceptions are translated where they
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -23,6 +22,10 @@ def redact_url(url: str) -> str:
     ``https://user:secret@host/`` becomes ``https://user:****@host/``; a bare token
     ``https://token@host/`` becomes ``https://****@host/``.
     """
+    if "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit  # lazily: start-up time
+
     try:
         parts = urlsplit(url)
     except ValueError:

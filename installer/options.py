@@ -8,13 +8,18 @@ running ``python -m installer.schema --write``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from installer._record import record
 
-OptionType = Literal[
-    "bool", "int", "float", "str", "path", "url", "enum",
-    "list[str]", "list[path]", "list[url]", "indexes",
-]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    OptionType = Literal[
+        "bool", "int", "float", "str", "path", "url", "enum",
+        "list[str]", "list[path]", "list[url]", "indexes",
+    ]
+else:  # typing costs start-up time; the alias is only for the type checker
+    OptionType = str
 
 #: Every command inst has. ``help`` is a pseudo-command and takes no settings.
 COMMANDS: tuple[str, ...] = (
@@ -28,7 +33,7 @@ _ENV = ("install", "download", "uninstall", "list", "freeze", "show", "venv")
 _ALL = COMMANDS
 
 
-@dataclass(frozen=True)
+@record
 class Option:
     """One setting: its key, type, default, how to set it, and which commands read it."""
 

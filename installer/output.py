@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import TextIO
 
+from installer._record import field, record
 from installer.errors import redact_text
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
-@dataclass
+
+@record(frozen=False)
 class Output:
     """Writes results to stdout and messages to stderr, honouring quiet, verbose and color."""
 
