@@ -115,11 +115,22 @@ def cache_root(settings: Any) -> Path:
 
 
 def target_environment(settings: Any, environ: Mapping[str, str], cwd: Path, *,
-                       target: str | None = None, prefix: str | None = None) -> Environment:
-    """Find and query the target interpreter (``python`` setting, VIRTUAL_ENV, .venv)."""
-    from installer.environment import find_interpreter, query_environment, scheme_for_target
+                       target: str | None = None, prefix: str | None = None,
+                       fallback: Path | None = None) -> Environment:
+    """Find and query the target interpreter (``python`` setting, VIRTUAL_ENV, .venv).
 
-    interpreter = find_interpreter(settings["python"], environ, cwd)
+    With *fallback* (``inst download``, like ``pip download``), an unset ``python`` and no
+    environment found means: resolve for that interpreter instead of failing.
+    """
+    from installer.environment import find_interpreter, query_environment, scheme_for_target
+    from installer.errors import EnvironmentError_
+
+    try:
+        interpreter = find_interpreter(settings["python"], environ, cwd)
+    except EnvironmentError_:
+        if fallback is None or settings["python"]:
+            raise
+        interpreter = fallback
     env: Environment = query_environment(
         interpreter, None if settings["no-cache"] else cache_root(settings) / "interpreters")
     if target or prefix:

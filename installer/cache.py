@@ -113,6 +113,19 @@ class Cache:
         _rmtree(path.parent)
         return None
 
+    def get_wheel_for_install(self, sha256: str, filename: str) -> Path | None:
+        """Like :meth:`get_wheel`, but when a verified unpacked tree of this wheel exists
+        (the installer links from the tree, never reading the wheel again) the wheel's bytes
+        are not re-hashed: one stat instead of reading the whole file on every warm install."""
+        path = self.wheel_dir(sha256) / _safe_filename(filename)
+        marker = self.unpacked_dir(sha256) / MARKER
+        try:
+            if path.is_file() and marker.is_file():
+                return path
+        except OSError:
+            pass
+        return self.get_wheel(sha256, filename)
+
     def find_wheel(self, sha256: str) -> Path | None:
         """Any cached, verified wheel with this sha256, whatever its file name."""
         folder = self.wheel_dir(sha256)
@@ -225,8 +238,10 @@ def _tree_state(tree: Path) -> dict[str, list[int]]:
 
 
 def _tree_matches(tree: Path, expected: Mapping[str, list[int]]) -> bool:
+    base = str(tree) + os.sep
+    lstat = os.lstat
     for rel, (size, mtime_ns) in expected.items():
-        st = os.lstat(tree / rel)
+        st = lstat(base + rel)  # plain strings: a Path per file cost more than the lstat
         if st.st_size != size or st.st_mtime_ns != mtime_ns:
             return False
     return True

@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer import app
 from installer.context import Context
 from installer.errors import RequirementError, UsageError
 from installer.models import Environment
+
+if TYPE_CHECKING:
+    from installer.cache import Cache
 
 
 def add_requirement_arguments(parser: argparse.ArgumentParser) -> None:
@@ -137,27 +142,31 @@ class BarReporter:
 
     def __init__(self, total_files: int, stream: Any) -> None:
         self.total_files, self.stream = total_files, stream
+        self.lock = threading.Lock()  # called from the download worker threads
         self.done = 0
         self.bytes = 0
         self.sizes: dict[str, int | None] = {}
 
     def on_start(self, name: str, total: int | None) -> None:
         """A download began."""
-        self.sizes[name] = total
-        self._draw(name)
+        with self.lock:
+            self.sizes[name] = total
+            self._draw(name)
 
     def on_advance(self, name: str, nbytes: int) -> None:
         """Bytes arrived."""
-        self.bytes += nbytes
-        self._draw(name)
+        with self.lock:
+            self.bytes += nbytes
+            self._draw(name)
 
     def on_done(self, name: str) -> None:
         """A download ended."""
-        self.done += 1
-        self._draw(name)
-        if self.done == self.total_files:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+        with self.lock:
+            self.done += 1
+            self._draw(name)
+            if self.done == self.total_files:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
 
     def _draw(self, name: str) -> None:
         width = 24
@@ -170,13 +179,23 @@ class BarReporter:
 
 @contextmanager
 def resolved(ctx: Context, env: Environment, *, ignore_installed: bool) -> Iterator[Any]:
-    """Gather requirements, resolve them, and yield (parsed, resolution, finder)."""
-    from installer.resolver import resolve
+    """Gather requirements, resolve them, and yield (parsed, resolution, finder).
+
+    When the installed distributions already satisfy everything, no index is opened (no HTTP
+    client, no request) and finder is None: there is nothing to download.
+    """
+    from installer.resolver import resolve, resolve_installed
 
     parsed = gather(ctx)
     if ctx.settings["require-hashes"] or parsed.require_hashes:
         check_hash_mode(parsed)
     options = resolve_options(ctx, parsed, ignore_installed=ignore_installed)
+    kept = resolve_installed(parsed.requirements, parsed.constraints, env, options)
+    if kept is not None:
+        for warning in kept.warnings:
+            ctx.out.warn(warning)
+        yield parsed, kept, None
+        return
     with app.finder_session(ctx.settings, ctx.out.warn, ctx.cwd,
                             extra=file_index_options(parsed)) as finder:
         resolution = resolve(parsed.requirements, parsed.constraints, finder, env, options)
@@ -185,19 +204,36 @@ def resolved(ctx: Context, env: Environment, *, ignore_installed: bool) -> Itera
         yield parsed, resolution, finder
 
 
-def download(ctx: Context, resolution: Any, finder: Any, parsed: Any) -> list[Any]:
-    """Fetch every pin that needs a file, in parallel, verified; returns Downloaded items."""
+@contextmanager
+def download_cache(ctx: Context) -> Iterator[Cache]:
+    """The wheel cache, or under ``no-cache`` a temporary one deleted afterwards."""
     from installer.cache import Cache
+
+    if not ctx.settings["no-cache"]:
+        yield Cache(app.cache_root(ctx.settings))
+        return
+    with tempfile.TemporaryDirectory(prefix="inst-nocache-") as tmp:
+        yield Cache(Path(tmp))
+
+
+def download(ctx: Context, resolution: Any, finder: Any, parsed: Any,
+             cache: Cache, *, for_install: bool = False) -> list[Any]:
+    """Fetch every pin that needs a file, in parallel, verified; returns Downloaded items.
+
+    Each wheel's own METADATA must agree with the metadata the resolver used.
+    *for_install*: see :func:`installer.download.download_all` (never for ``inst download``).
+    """
     from installer.download import DownloadItem, download_all
 
     pins = [p for p in resolution.to_install if p.link is not None]
-    items = [DownloadItem(p.link, allowed=_allowed(p.hashes)) for p in pins]
+    items = [DownloadItem(p.link, allowed=_allowed(p.hashes), metadata=p.metadata.raw or None)
+             for p in pins]
     reporter = BarReporter(len(items), sys.stderr) if ctx.out.show_progress else None
-    return download_all(items, cache=Cache(app.cache_root(ctx.settings)), client=finder.http,
-                        concurrency=int(ctx.settings["concurrency"]),
-                        require_hashes=bool(ctx.settings["require-hashes"]
-                                            or parsed.require_hashes),
-                        reporter=reporter)
+    files: list[Any] = download_all(
+        items, cache=cache, client=finder.http, concurrency=int(ctx.settings["concurrency"]),
+        require_hashes=bool(ctx.settings["require-hashes"] or parsed.require_hashes),
+        reporter=reporter, for_install=for_install)
+    return files
 
 
 def _allowed(hashes: Any) -> dict[str, frozenset[str]]:
@@ -213,20 +249,21 @@ def run(ctx: Context) -> int:
     start = time.perf_counter()
     env = app.target_environment(ctx.settings, ctx.environ, ctx.cwd,
                                  target=ctx.args.target, prefix=ctx.args.prefix)
-    with resolved(ctx, env, ignore_installed=False) as (parsed, resolution, finder):
+    with resolved(ctx, env, ignore_installed=False) as (parsed, resolution, finder), \
+            download_cache(ctx) as cache:
         write_report(ctx, resolution, env)
         changes = resolution.to_install
         if ctx.args.dry_run:
             _print_plan(ctx, changes, would=True)
             return 0
         if not changes:
-            ctx.out.info(f"Audited {len(resolution.pins)} packages in "
+            ctx.out.info(f"Audited {_packages(len(resolution.pins))} in "
                          f"{time.perf_counter() - start:.2f}s; nothing to do")
             return 0
-        files = download(ctx, resolution, finder, parsed)
-    result = _install(ctx, env, changes, files)
-    ctx.out.info(f"Installed {len(result.installed)} package"
-                 f"{'' if len(result.installed) == 1 else 's'} in "
+        files = download(ctx, resolution, finder, parsed, cache,
+                         for_install=not ctx.settings["no-cache"])
+        result = _install(ctx, env, changes, files, cache)
+    ctx.out.info(f"Installed {_packages(len(result.installed))} in "
                  f"{time.perf_counter() - start:.2f}s")
     _print_plan(ctx, changes, would=False)
     for warning in result.warnings:
@@ -234,15 +271,21 @@ def run(ctx: Context) -> int:
     return 0
 
 
-def _install(ctx: Context, env: Environment, changes: Any, files: list[Any]) -> Any:
-    from installer.cache import Cache
+def _packages(n: int) -> str:
+    return f"{n} package{'' if n == 1 else 's'}"
+
+
+def _install(ctx: Context, env: Environment, changes: Any, files: list[Any],
+             cache: Cache) -> Any:
     from installer.wheel import Transaction
 
     by_url = {f.link.url: f for f in files}
-    cache = None if ctx.settings["no-cache"] else Cache(app.cache_root(ctx.settings))
-    with Transaction(env, cache, link_mode=ctx.settings["link-mode"],
+    # Under no-cache the transaction unpacks into its own folder (same filesystem as env).
+    own = None if ctx.settings["no-cache"] else cache
+    with Transaction(env, own, link_mode=ctx.settings["link-mode"],
                      compile_bytecode=bool(ctx.settings["compile-bytecode"]),
                      on_wait=ctx.out.info) as txn:
+        txn.prepare((by_url[p.link.url].path, by_url[p.link.url].sha256) for p in changes)
         for pin in changes:
             got = by_url[pin.link.url]
             txn.install(got.path, requested=pin.requested, direct_url=direct_url(pin),
@@ -253,7 +296,9 @@ def _install(ctx: Context, env: Environment, changes: Any, files: list[Any]) -> 
 def _print_plan(ctx: Context, changes: Any, *, would: bool) -> None:
     if would:
         names = " ".join(f"{p.display_name}-{p.version}" for p in changes)
-        ctx.out.result(f"Would install {names}" if changes else "Would install nothing")
+        # With --report - stdout carries the JSON alone, as pip does.
+        say = ctx.out.info if ctx.args.report == "-" else ctx.out.result
+        say(f"Would install {names}" if changes else "Would install nothing")
         return
     for pin in changes:
         if pin.installed is not None and pin.installed.version != pin.version:

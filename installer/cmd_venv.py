@@ -40,7 +40,8 @@ def run(ctx: Context) -> int:
     if (target / "pyvenv.cfg").exists() and not ctx.args.clear:
         raise InstError(f"a virtual environment already exists at {target}",
                         hint="use --clear to replace it, or pick another PATH")
-    if target.exists() and not (target / "pyvenv.cfg").exists() and any(target.iterdir()):
+    if target.exists() and not (target / "pyvenv.cfg").exists() and (
+            not target.is_dir() or any(target.iterdir())):
         raise InstError(f"{target} exists and is not an empty folder or a virtual environment")
     python = base_interpreter(ctx.settings["python"])
     cmd = [python, "-m", "venv", "--without-pip", str(target)]

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 FILE_NAME = "inst.toml"
 SECTIONS: tuple[str, ...] = ("global", *COMMANDS)
+#: Unknown keys and tables warned about one by one per file; the rest are only counted.
+MAX_UNKNOWN = 20
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _INDEX_FIELDS = {"name": "str", "url": "url", "cert": "path", "client-cert": "path"}
@@ -167,6 +169,16 @@ def _check_url(text: str) -> str:
     return text
 
 
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?")
+
+
+def _check_host(text: str) -> None:
+    """trusted-host turns verification off, so only exact names are accepted: ``*``, other
+    wildcards, URLs and paths are refused rather than silently never (or always) matching."""
+    if not _HOST.fullmatch(text.strip()):
+        raise _Bad("an exact host or host:port (no wildcards, no scheme)")
+
+
 def normalize_path(text: str, base: Path | None) -> str:
     """Expand ``~``; resolve a relative path against *base* (a file's folder, or the cwd)."""
     expanded = os.path.expanduser(text)
@@ -184,6 +196,8 @@ def _scalar(kind: str, raw: object, base: Path | None, option: Option) -> object
         return float(raw)
     if kind in ("str", "path", "url", "enum") and isinstance(raw, str):
         if kind == "path":
+            if not raw.strip():  # "" would silently mean the file's folder or the cwd
+                raise _Bad("a non-empty path")
             return normalize_path(raw, base)
         if kind == "url":
             return _check_url(raw)
@@ -227,6 +241,8 @@ def convert(option: Option, raw: object, base: Path | None) -> object:
         for i, item in enumerate(raw):
             try:
                 items.append(_scalar(kind, item, base, option))
+                if option.key == "trusted-host":
+                    _check_host(item)
             except _Bad as exc:
                 raise _Bad(exc.expected, (i,), item) from None
         return items
@@ -385,6 +401,10 @@ def parse_toml(text: str, path: str) -> dict[str, Any]:
         import tomlkit  # pragma: no cover - Python 3.10 only
 
         return dict(tomlkit.parse(text).unwrap())  # pragma: no cover
+    except RecursionError as exc:  # hostile nesting ([[[[...]]]] or {a={a=...}}) (issue 6)
+        raise ConfigErrors([
+            ConfigError("invalid TOML: arrays or tables nested too deeply", path=path)
+        ]) from exc
     except ValueError as exc:
         message = str(exc)
         pos = _TOML_POS.search(message)
@@ -430,6 +450,13 @@ class _FileParser:
         self.path, self.kind, self.prefix = path, kind, prefix
         self.base = Path(path).parent
         self.result = ParsedFile({}, [], [])
+        self.unknown = 0
+
+    def _warn_unknown(self) -> bool:
+        """Count an unknown key or table; True while it should still be warned about one by
+        one (a huge or hostile file must not cost a million did-you-mean searches)."""
+        self.unknown += 1
+        return self.unknown <= MAX_UNKNOWN
 
     def _where(self, *parts: object) -> str:
         line = line_of(self.lines, (*self.prefix, *parts))
@@ -451,19 +478,24 @@ class _FileParser:
                 self.result.warnings.append(
                     f"{self._where(name)}: key {name!r} outside a table is ignored "
                     f"(put it under [{self._name('global')}])")
-            else:
+            elif self._warn_unknown():
                 self.result.warnings.append(
                     f"{self._where(name)}: unknown table {self._name(name)!r}"
                     + _did_you_mean(_closest_section(name)))
+        if self.unknown > MAX_UNKNOWN:
+            self.result.warnings.append(
+                f"{self.path}: {self.unknown - MAX_UNKNOWN} more unknown keys or tables "
+                "not shown")
         return self.result
 
     def _section(self, section: str, table: Mapping[str, Any]) -> None:
         for key, value in table.items():
             option = BY_KEY.get(key)
             if option is None:
-                self.result.warnings.append(
-                    f"{self._where(section, key)}: unknown key {key!r} in "
-                    f"[{self._name(section)}]" + _did_you_mean(_closest_key(key)))
+                if self._warn_unknown():
+                    self.result.warnings.append(
+                        f"{self._where(section, key)}: unknown key {key!r} in "
+                        f"[{self._name(section)}]" + _did_you_mean(_closest_key(key)))
                 continue
             if section != "global" and section not in option.commands:
                 self.result.warnings.append(
@@ -658,9 +690,9 @@ def env_layer(environ: Mapping[str, str], cwd: Path) -> tuple[Layer, list[str]]:
         try:
             found[option.key] = (coerce_text(option, text, base=cwd), Origin("env", name=name))
         except ValueError as exc:
-            errors.append(ConfigError(
-                f"environment variable {name}: {exc}, got {_toml_string(redact_text(text))}",
-                key=option.key))
+            got = "" if ", got " in str(exc) else f", got {_toml_string(redact_text(text))}"
+            errors.append(ConfigError(f"environment variable {name}: {exc}{got}",
+                                      key=option.key))
     if errors:
         raise ConfigErrors(errors)
     return Layer("env", None, bool(found), {"global": found}), warnings

@@ -13,6 +13,7 @@ Every write follows the same steps (issue 2, "Bad input and safety"):
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import re
@@ -79,10 +80,19 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: Path, text: str) -> None:
+def _has_bom(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(3) == codecs.BOM_UTF8
+    except OSError:
+        return False
+
+
+def atomic_write(path: Path, text: str, *, bom: bool = False) -> None:
     """Write *text* to *path* via a temp file in the same folder, fsync and ``os.replace``.
 
-    The file keeps its mode; a new file gets the usual mode for the umask.
+    The file keeps its mode; a new file gets the usual mode for the umask. With *bom*, the
+    text is written after a UTF-8 byte order mark (kept when the file had one).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -92,7 +102,7 @@ def atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
+            handle.write((codecs.BOM_UTF8 if bom else b"") + text.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
@@ -170,7 +180,7 @@ def _edit(path: Path, pyproject: bool, change: Any) -> tuple[bool, list[str]]:
             return False, []
         new_text = _with_line_endings(tomlkit.dumps(doc), _uses_crlf(old_text))
         parsed = validate_text(path, new_text, pyproject=pyproject)
-        atomic_write(path, new_text)
+        atomic_write(path, new_text, bom=_has_bom(path))
         return True, parsed.warnings
 
 

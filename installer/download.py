@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from installer.cache import Cache
-from installer.errors import HashMismatch, InstallError, NetworkError
+from installer.errors import HashMismatch, InstallError, NetworkError, redact_url
 from installer.models import Link
+from installer.models import canonical as canonical_name
 
 if TYPE_CHECKING:
     from installer.http import HttpClient
@@ -64,6 +66,8 @@ class DownloadItem:
     link: Link
     sha256: str | None = None
     allowed: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: The core metadata the resolver used (PEP 658 file); the wheel's own must agree.
+    metadata: bytes | None = field(default=None, repr=False)
 
     @property
     def expected_sha256(self) -> str | None:
@@ -81,6 +85,18 @@ class Downloaded:
     from_cache: bool
 
 
+class MetadataMismatch(InstallError):
+    """The wheel's METADATA disagrees with the metadata file the index served (which the
+    resolver trusted): installing it would install something other than what was resolved."""
+
+    def __init__(self, link: Link, fields: Sequence[str]) -> None:
+        self.link, self.fields = link, tuple(fields)
+        super().__init__(
+            f"{link.filename}: the wheel's METADATA disagrees with the metadata file the "
+            f"index served ({', '.join(fields)}): {redact_url(link.url)}",
+            hint="the index is inconsistent; nothing was installed")
+
+
 class HashRequired(InstallError):
     """--require-hashes is on and a file has no --hash."""
 
@@ -93,9 +109,13 @@ class HashRequired(InstallError):
 def download_all(items: Sequence[DownloadItem], *, cache: Cache, client: HttpClient | None,
                  concurrency: int = 8, require_hashes: bool = False,
                  reporter: ProgressReporter | None = None,
-                 max_resumes: int = 3) -> list[Downloaded]:
+                 max_resumes: int = 3, for_install: bool = False) -> list[Downloaded]:
     """Fetch and verify every item (in parallel, at most *concurrency* at once); results are
-    in the order of *items*. The first error cancels what has not started and is raised."""
+    in the order of *items*. The first error cancels what has not started and is raised.
+
+    *for_install*: the files are only going to be installed, from the cache's verified
+    unpacked trees; a cached wheel with such a tree is not re-hashed (see
+    :meth:`Cache.get_wheel_for_install`). Never set it when the wheel's bytes are handed out."""
     rep = reporter or NullReporter()
     if require_hashes:
         for item in items:
@@ -104,7 +124,7 @@ def download_all(items: Sequence[DownloadItem], *, cache: Cache, client: HttpCli
 
     def one(item: DownloadItem) -> Downloaded:
         return download_one(item, cache=cache, client=client, reporter=rep,
-                            max_resumes=max_resumes)
+                            max_resumes=max_resumes, for_install=for_install)
 
     if len(items) <= 1 or concurrency <= 1:
         return [one(item) for item in items]
@@ -121,7 +141,8 @@ def download_all(items: Sequence[DownloadItem], *, cache: Cache, client: HttpCli
 
 
 def download_one(item: DownloadItem, *, cache: Cache, client: HttpClient | None,
-                 reporter: ProgressReporter | None = None, max_resumes: int = 3) -> Downloaded:
+                 reporter: ProgressReporter | None = None, max_resumes: int = 3,
+                 for_install: bool = False) -> Downloaded:
     """Fetch and verify one file (see :func:`download_all`)."""
     rep = reporter or NullReporter()
     link = item.link
@@ -129,8 +150,11 @@ def download_one(item: DownloadItem, *, cache: Cache, client: HttpClient | None,
     if local is not None:
         return _verify_local(item, local)
     for sha in _known_sha256(item):
-        hit = cache.get_wheel(sha, link.filename)
+        # The tree itself is re-verified (sizes, mtimes) when the transaction uses it.
+        hit = (cache.get_wheel_for_install(sha, link.filename) if for_install
+               else cache.get_wheel(sha, link.filename))
         if hit is not None:
+            check_metadata(item, hit)
             return Downloaded(link, hit, sha, True)
     if client is None:
         raise NetworkError(link.url, "no network client to download with")
@@ -142,6 +166,7 @@ def download_one(item: DownloadItem, *, cache: Cache, client: HttpClient | None,
         finally:
             rep.on_done(link.filename)
         _verify(item, digests)
+        check_metadata(item, tmp)
         path = cache.add_wheel(tmp, digests["sha256"], link.filename)
     return Downloaded(link, path, digests["sha256"], False)
 
@@ -176,6 +201,7 @@ def _verify_local(item: DownloadItem, path: Path) -> Downloaded:
         raise InstallError(f"cannot read {path}: {exc.strerror or exc}") from exc
     digests = {algo: h.hexdigest() for algo, h in hashers.items()}
     _verify(item, digests)
+    check_metadata(item, path)
     return Downloaded(item.link, path, digests["sha256"], False)
 
 
@@ -233,3 +259,66 @@ def _resumes_at(status: int, headers: Mapping[str, str], offset: int) -> bool:
         return False
     m = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", (headers.get("Content-Range") or "").strip())
     return bool(m) and int(m.group(1)) == offset  # type: ignore[union-attr]
+
+
+# --- the index's metadata file against the wheel's METADATA (pip 26.2, #13983) ---------------
+
+_COMPARED = ("Name", "Version", "Requires-Dist", "Requires-Python", "Provides-Extra")
+
+
+def check_metadata(item: DownloadItem, wheel: Path) -> None:
+    """Raise :class:`MetadataMismatch` when ``item.metadata`` (what the resolver used) and
+    the METADATA inside *wheel* differ in a field that affects resolution."""
+    if item.metadata is None:
+        return
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            own = _wheel_metadata(zf, item.link.filename)
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return  # not readable as a wheel: the wheel validator reports it with its own message
+    if own is None:
+        return
+    theirs, ours = _resolution_fields(item.metadata), _resolution_fields(own)
+    differ = [f for f in _COMPARED if theirs.get(f) != ours.get(f)]
+    if differ:
+        raise MetadataMismatch(item.link, differ)
+
+
+def _wheel_metadata(zf: zipfile.ZipFile, filename: str) -> bytes | None:
+    project = canonical_name(filename.split("-")[0])
+    for name in zf.namelist():
+        top, _, rest = name.partition("/")
+        if rest == "METADATA" and top.endswith(".dist-info") and \
+                canonical_name(top.split("-")[0]) == project:
+            return zf.read(name)
+    return None
+
+
+def _resolution_fields(data: bytes) -> dict[str, object]:
+    from email.parser import BytesParser
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    msg = BytesParser().parsebytes(data, headersonly=True)
+    out: dict[str, object] = {"Name": canonical_name(str(msg.get("Name") or ""))}
+    version = str(msg.get("Version") or "")
+    try:
+        out["Version"] = Version(version)
+    except InvalidVersion:
+        out["Version"] = version
+    reqs: set[str] = set()
+    for raw in msg.get_all("Requires-Dist") or []:
+        try:
+            reqs.add(str(Requirement(str(raw))))
+        except InvalidRequirement:
+            reqs.add(str(raw).strip())
+    out["Requires-Dist"] = reqs
+    rp = str(msg.get("Requires-Python") or "").strip()
+    try:
+        out["Requires-Python"] = SpecifierSet(rp)
+    except InvalidSpecifier:
+        out["Requires-Python"] = rp
+    out["Provides-Extra"] = {canonical_name(str(e)) for e in msg.get_all("Provides-Extra") or []}
+    return out

@@ -133,24 +133,44 @@ class Response:
         if self._data is not None:
             yield self._data
             return
+        complete = False
         try:
             yield from self._raw.stream(chunk)
+            complete = True
         except (u3e.HTTPError, OSError) as exc:
             raise NetworkError(self.url, f"connection broken while reading ({_why(exc)})") from exc
         finally:
+            if not complete:  # abandoned or broken: the rest of the body is never read
+                self._raw.close()
             self._raw.release_conn()
 
     def release(self) -> None:
-        """Return the connection to the pool (drains nothing; closes if unread)."""
+        """Return the connection to the pool; an unread body is drained only when small,
+        otherwise the connection is closed (a hostile endless body must not be read)."""
         if self._data is None:
-            self._raw.drain_conn()
-        self._raw.release_conn()
+            _discard(self._raw)
+        else:
+            self._raw.release_conn()
 
     def __enter__(self) -> Response:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+#: Unread bodies up to this size are read to keep the connection; larger ones close it.
+DRAIN_LIMIT = 64 * 1024
+
+
+def _discard(raw: Any) -> None:
+    """Give up on *raw*'s body: drain it when small and of known length, else close."""
+    remaining = getattr(raw, "length_remaining", None)
+    if remaining is not None and remaining <= DRAIN_LIMIT:
+        raw.drain_conn()
+    else:
+        raw.close()
+    raw.release_conn()
 
 
 def _why(exc: BaseException) -> str:
@@ -255,8 +275,7 @@ class HttpClient:
                                                                        auth_origin), stream)
             location = raw.headers.get("location")
             if raw.status in REDIRECT_STATUSES and location:
-                raw.drain_conn()
-                raw.release_conn()
+                _discard(raw)
                 target, tcreds = _split_credentials(urljoin(current, location))
                 self._check_redirect(shown, current, target, visited)
                 visited.add(target)
@@ -271,8 +290,7 @@ class HttpClient:
                 shown = target
                 continue
             if raw.status not in ok:
-                raw.drain_conn()
-                raw.release_conn()
+                _discard(raw)
                 raise NetworkError(shown, f"HTTP {raw.status} {raw.reason or ''}".strip(),
                                    status=raw.status)
             return Response(_with_creds(shown, current), raw, stream=stream)
@@ -377,8 +395,7 @@ class HttpClient:
                 continue
             if raw.status in RETRY_STATUSES and attempt < self.config.retries:
                 wait = self._retry_after(raw) or self._backoff(attempt)
-                raw.drain_conn()
-                raw.release_conn()
+                _discard(raw)
                 self._sleep(min(wait, self.config.max_retry_wait))
                 attempt += 1
                 continue

@@ -206,6 +206,12 @@ class HttpCache:
             with _ignore_oserror():
                 atomic_write(path, data)
 
+    def evict_blob(self, kind: str, key: str) -> None:
+        """Forget a blob stored by :meth:`put_blob`."""
+        path = self._blob_path(kind, key)
+        if path is not None:
+            self._remove(path)
+
     # --- internals -----------------------------------------------------------------------
 
     def _blob_path(self, kind: str, key: str) -> Path | None:

@@ -314,12 +314,17 @@ class HttpIndexSource:
             resp = self.cache.fetch(self.http, url, {"Accept": ACCEPT})
             if resp.status == 404:
                 return None
-        links = parse_page(resp, warn=self.warn, index=self.label)
-        if resp.content_type in _JSON_TYPES:
-            claimed = project_name_of_json(resp.body, resp.url)
-            if claimed is not None and claimed != name:
-                raise IndexError_(resp.url, f"the index returned the page of {claimed} "
-                                            f"when asked for {name}")
+        try:
+            links = parse_page(resp, warn=self.warn, index=self.label)
+            if resp.content_type in _JSON_TYPES:
+                claimed = project_name_of_json(resp.body, resp.url)
+                if claimed is not None and claimed != name:
+                    raise IndexError_(resp.url, f"the index returned the page of {claimed} "
+                                                f"when asked for {name}")
+        except IndexError_:
+            # A bad page must not stay cached: a fixed server would be ignored until max-age.
+            self.cache.evict(url, {"Accept": ACCEPT})
+            raise
         return _for_project(links, name, self.label, self.warn, strict=True)
 
 
@@ -363,7 +368,11 @@ class FindLinksSource:
             resp = self.cache.fetch(self.http, self.location, {"Accept": "text/html"})
             if resp.status == 404:
                 raise IndexError_(self.location, "find-links page not found (404)")
-            return parse_page(resp, warn=self.warn, index=self.label)
+            try:
+                return parse_page(resp, warn=self.warn, index=self.label)
+            except IndexError_:
+                self.cache.evict(self.location, {"Accept": "text/html"})
+                raise
         path = local_path(self.location) if scheme == "file" else self.cwd / self.location
         if path.is_dir():
             return self._folder(path)
@@ -462,6 +471,24 @@ class Finder:
         with self._lock:
             self._metadata[link.url] = data
         return data
+
+    def metadata_used(self, link: Link) -> bytes | None:
+        """The core metadata :meth:`metadata` returned for *link* from the index's PEP 658
+        file (None if it came from the wheel itself or was never read): the download must
+        agree with it (:class:`installer.download.DownloadItem` ``metadata``)."""
+        if link.metadata_hashes is None:
+            return None
+        with self._lock:
+            return self._metadata.get(link.url)
+
+    def forget_metadata(self, link: Link) -> None:
+        """Drop *link*'s metadata from memory and the cache (it proved to be a lie)."""
+        with self._lock:
+            self._metadata.pop(link.url, None)
+        sha = (link.metadata_hashes or {}).get("sha256")
+        if sha:
+            self.cache.evict_blob("core-metadata", sha)
+        self.cache.evict(link.metadata_url)
 
     def prefetch_metadata(self, links: Sequence[Link]) -> None:
         """Read these links' metadata concurrently (results are kept for :meth:`metadata`)."""

@@ -151,6 +151,9 @@ def resolve(
     Raises :class:`ResolutionError` with a readable explanation when no solution exists,
     :class:`MetadataError` when a file's metadata does not match its name.
     """
+    kept = resolve_installed(requirements, constraints, env, options)
+    if kept is not None:
+        return kept
     provider = _Provider(source, env, options, requirements, constraints)
     hooks = _Hooks(provider, reporter)
     resolver: resolvelib.Resolver[_Requirement, _Candidate, str] = resolvelib.Resolver(
@@ -166,6 +169,80 @@ def resolve(
             hint="pin some versions (e.g. with a constraints file) to narrow the search",
         ) from None
     return _build_resolution(provider, result)
+
+
+class _NoIndex:
+    """The CandidateSource of :func:`resolve_installed`: asking it for index data means the
+    installed distributions are not enough."""
+
+    def links(self, name: NormalizedName) -> list[Link]:
+        raise _NeedsIndex(name)
+
+    def metadata(self, link: Link) -> bytes:
+        raise _NeedsIndex(link.filename)
+
+    def prefetch(self, names: list[NormalizedName]) -> None:
+        """Nothing to fetch."""
+
+
+class _NeedsIndex(Exception):
+    pass
+
+
+def resolve_installed(
+    requirements: Sequence[InstallRequirement],
+    constraints: Sequence[InstallRequirement],
+    env: Environment,
+    options: ResolveOptions,
+) -> Resolution | None:
+    """The resolution that keeps everything, when the installed distributions satisfy every
+    requirement and, transitively, their dependencies; None when the index is needed.
+
+    This is pip's and uv's "already satisfied" check: it reads installed METADATA only (no
+    index, no network). It gives up (None) on upgrades, reinstalls, URLs, hashes, anything
+    missing or not matching, and on anything that would warn, so the full resolver decides.
+    """
+    if options.upgrade or options.upgrade_packages or options.force_reinstall \
+            or options.ignore_installed or not requirements:
+        return None
+    if any(r.url or r.hashes for r in (*requirements, *constraints)):
+        return None
+    from resolvelib.structs import DirectedGraph
+
+    provider = _Provider(_NoIndex(), env, options, requirements, constraints)
+    graph: DirectedGraph[str | None] = DirectedGraph()
+    graph.add(None)
+    mapping: dict[str, _Candidate] = {}
+    todo: list[tuple[str | None, _Req]] = [(None, r) for r in provider.roots]
+    try:
+        while todo:
+            parent, req = todo.pop()
+            cand = provider._installed_cand(req.name, req.extras)
+            constraint = provider.constraints.get(req.name)
+            if cand is None or not provider._satisfies(req, cand) or (
+                    constraint is not None and not constraint.specifier.contains(
+                        cand.version, prereleases=True)):
+                return None
+            ident = cand.identifier
+            if ident not in mapping:
+                mapping[ident] = cand
+                graph.add(ident)
+                todo += [(ident, d) for d in provider.get_dependencies(cand)
+                         if isinstance(d, _Req)]
+            graph.connect(parent, ident)
+        if provider.warnings:
+            return None
+        return _build_resolution(provider, _Result(mapping, graph))
+    except (InstError, _NeedsIndex):
+        return None
+
+
+@dataclass(frozen=True)
+class _Result:
+    """The parts of a resolvelib result :func:`_build_resolution` reads."""
+
+    mapping: Mapping[str, _Candidate]
+    graph: Any
 
 
 def parse_metadata(raw: bytes) -> CoreMetadata:

@@ -43,6 +43,7 @@ import tempfile
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from pathlib import Path
@@ -443,10 +444,15 @@ def unpack_wheel(path: Path, dest: Path) -> WheelInfo:
     with raw, zf:
         info, members = _inspect(path, zf, raw)
         by_path = {r.path: r for r in info.records}
+        made: set[str] = set()
+        base = str(dest)
         for name, zinfo in members.items():
-            rec = by_path.get(name, RecordEntry(name, "", None))
-            target = dest.joinpath(*name.split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
+            rec = by_path.get(name) or RecordEntry(name, "", None)
+            target = os.path.join(base, *name.split("/"))
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
             executable = (zinfo.external_attr >> 16) & 0o111
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                          0o755 if executable else 0o644)
@@ -498,10 +504,11 @@ def _env_roots(env: Environment) -> list[str]:
 
 
 def _within(path: str, root: str) -> bool:
-    try:
-        return os.path.commonpath([path, root]) == root
-    except ValueError:
-        return False
+    """True when *path* is *root* or lies under it; both absolute and normalized (normpath or
+    realpath), so a string-prefix test is exact (and ~20x cheaper than commonpath)."""
+    if path == root:
+        return True
+    return path.startswith(root if root.endswith(os.sep) else root + os.sep)
 
 
 def _inside_env(path: str, roots: list[str]) -> bool:
@@ -631,8 +638,10 @@ def env_lock(env: Environment, on_wait: Callable[[str], None] | None = None) -> 
 
 def _write_json_atomic(path: Path, data: object) -> None:
     tmp = path.with_name(path.name + ".tmp")
+    # json.dumps runs the C encoder in one go; json.dump to a file iterates in Python.
+    text = json.dumps(data, separators=(",", ":"))
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -654,6 +663,8 @@ def _move(src: str, dst: str) -> None:
 
 
 def _do_op(op: dict[str, str]) -> None:
+    """Apply one journal op; ``create`` ops are applied by the Transaction (it holds the
+    file's source or content)."""
     kind, path = op["op"], op["path"]
     if kind == "backup":
         _move(path, op["to"])
@@ -671,6 +682,10 @@ def _undo_ops(ops: list[dict[str, str]]) -> list[str]:
         kind, path = op["op"], op["path"]
         try:
             if kind == "place" and not os.path.lexists(op["from"]) and os.path.lexists(path):
+                os.unlink(path)
+            elif kind == "create" and os.path.lexists(path):
+                # The path did not exist when the journal was written (under the lock), and
+                # a file that replaced an existing one is staged and placed instead.
                 os.unlink(path)
             elif kind == "mkdir" and os.path.isdir(path):
                 with contextlib.suppress(OSError):
@@ -712,6 +727,16 @@ def recover(env: Environment) -> list[str]:
             done.append(f"discarded an interrupted install that changed nothing ({txn.name})")
         shutil.rmtree(txn, ignore_errors=True)
     return done
+
+
+def recover_pending(env: Environment, on_wait: Callable[[str], None] | None = None) -> list[str]:
+    """Run :func:`recover` under the lock when a killed run left a transaction (cheap no-op
+    otherwise). Call it before reading the installed distributions to plan an install: a
+    half-applied transaction would otherwise be mistaken for the installed state."""
+    if not any(state_root(env).glob(TXN_PREFIX + "*")):
+        return []
+    with env_lock(env, on_wait):
+        return recover(env)
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -807,11 +832,12 @@ def _plan_wheel(env: Environment, info: WheelInfo, tree: Path) -> list[_NewFile]
     site = scheme["purelib" if info.root_is_purelib else "platlib"]
     python = str(env.python)
     files: dict[str, _NewFile] = {}
+    base = str(tree) + os.sep
     for rec in info.records:
         top, _, rest = rec.path.partition("/")
         if top == info.dist_info and rest in _GENERATED:
             continue
-        source = str(tree.joinpath(*rec.path.split("/")))
+        source = base + rec.path.replace("/", os.sep)
         if top == info.data_dir:
             key, _, rel = rest.partition("/")
             dest = _dest(info, scheme[key], rel, rec.path)
@@ -821,8 +847,8 @@ def _plan_wheel(env: Environment, info: WheelInfo, tree: Path) -> list[_NewFile]
                 continue
         else:
             dest = _dest(info, site, rec.path, rec.path)
-        mode = os.stat(source).st_mode & 0o777
-        files[dest] = _NewFile(dest, source, None, mode, rec.hash, rec.size or 0)
+        # mode 0: linked or copied files keep the mode of their verified source in the tree.
+        files[dest] = _NewFile(dest, source, None, 0, rec.hash, rec.size or 0)
     for name, module, attr in _entry_points(info, tree):
         dest = _dest(info, scheme["scripts"], name, name)
         data = _launcher(python, module, attr)
@@ -860,7 +886,8 @@ json.dump(done, sys.stdout)
 class _WheelPlan:
     info: WheelInfo
     site: str
-    staged: list[tuple[str, _NewFile]]  # (staged path, file)
+    # (staged path, file); staged is "" for a file created in place at commit time.
+    staged: list[tuple[str, _NewFile]]
 
 
 @dataclass
@@ -901,8 +928,15 @@ class Transaction:
         self._prune: set[str] = set()
         self._counter = 0
         self._roots: list[str] = []
+        self._state_root = ""
         self._can_link = True
         self._ops: list[dict[str, str]] = []
+        self._applied = 0
+        self._creates: dict[str, _NewFile] = {}
+        # parent folder -> (its realpath, is it a folder); the environment does not change
+        # while the lock is held and nothing is applied before commit.
+        self._dirs: dict[str, tuple[str, bool]] = {}
+        self._ready: dict[tuple[str, str | None], Future[tuple[WheelInfo, Path]]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def begin(self) -> None:
@@ -915,6 +949,7 @@ class Transaction:
                 (self._txn / sub).mkdir()
             self._installed = {d.name: d for d in installed_distributions(self.env)}
             self._roots = _env_roots(self.env)
+            self._state_root = str(state_root(self.env))
             if self.cache is None:
                 self.cache = Cache(self._txn / "cache")
         except BaseException:
@@ -954,7 +989,8 @@ class Transaction:
         Raises WheelError (nothing written to the environment).
         """
         self._require_open()
-        info, tree = self._unpacked(Path(wheel), sha256)
+        ready = self._ready.pop((str(wheel), sha256), None)
+        info, tree = ready.result() if ready is not None else self._unpacked(Path(wheel), sha256)
         if any(p.info.project == info.project for p in self._plans):
             raise WheelError(info.filename, f"{info.name} is already part of this install")
         files = _plan_wheel(self.env, info, tree)
@@ -967,11 +1003,26 @@ class Transaction:
         plan = _WheelPlan(info, site, [])
         for nf in files:
             self._check_dest(info, nf.dest)
-            plan.staged.append((self._stage(nf), nf))
+            plan.staged.append(("", nf))  # created (or staged, if it exists) at commit
         self._plans.append(plan)
         self.result.installed.append(info)
         self.result.warnings += info.warnings
         return info
+
+    def prepare(self, wheels: Iterable[tuple[Path, str | None]]) -> None:
+        """Validate and unpack ``(wheel, sha256)`` items into the cache in parallel threads
+        (zlib, hashlib and file I/O release the GIL), biggest first; :meth:`install` then
+        finds them ready and raises a wheel's own error, if any, when it gets to it."""
+        self._require_open()
+        todo = [(Path(w), s) for w, s in wheels if (str(w), s) not in self._ready]
+        if not todo:
+            return
+        with contextlib.suppress(OSError):
+            todo.sort(key=lambda item: -item[0].stat().st_size)
+        workers = min(len(todo), 2 * (os.cpu_count() or 2), 8)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inst-unpack") as pool:
+            for wheel, sha in todo:
+                self._ready[(str(wheel), sha)] = pool.submit(self._unpacked, wheel, sha)
 
     def remove(self, name: str) -> InstalledDist | None:
         """Schedule the removal of the installed distribution *name* (None if not installed).
@@ -1042,21 +1093,50 @@ class Transaction:
                 self._prune.add(cache_dir)
         site_roots = {os.path.normpath(p) for p in self.env.paths.values()}
         while parent not in site_roots and _inside_env(parent, self._roots) and \
-                os.path.normpath(parent) != str(state_root(self.env)):
+                os.path.normpath(parent) != self._state_root:
             self._prune.add(parent)
             parent = os.path.dirname(parent)
 
+    def _dir_info(self, path: str) -> tuple[str, bool]:
+        """(realpath, is a folder) of the normalized absolute *path*, from its parent's
+        entry: one lstat per existing folder, none below a missing one."""
+        hit = self._dirs.get(path)
+        if hit is not None:
+            return hit
+        head, tail = os.path.split(path)
+        if not tail or head == path:
+            out = (os.path.realpath(path), os.path.isdir(path))
+        else:
+            real_head, head_is_dir = self._dir_info(head)
+            out = (os.path.join(real_head, tail), False)
+            if head_is_dir:
+                try:
+                    mode = os.lstat(path).st_mode
+                except OSError:
+                    mode = 0
+                if stat.S_ISLNK(mode):
+                    out = (os.path.realpath(path), os.path.isdir(path))
+                else:
+                    out = (out[0], stat.S_ISDIR(mode))
+        self._dirs[path] = out
+        return out
+
+    def _exists(self, dest: str) -> bool:
+        return self._dir_info(os.path.dirname(dest))[1] and os.path.lexists(dest)
+
     def _check_dest(self, info: WheelInfo, dest: str) -> None:
-        real = os.path.join(os.path.realpath(os.path.dirname(dest)), os.path.basename(dest))
-        if not _inside_env(dest, self._roots):
+        parent, name = os.path.split(dest)
+        real_parent, parent_is_dir = self._dir_info(parent)
+        real = os.path.join(real_parent, name)
+        if not any(_within(real, root) for root in self._roots):
             raise WheelError(info.filename, "file would be installed outside the environment",
-                             entry=os.path.relpath(dest, state_root(self.env)))
+                             entry=os.path.relpath(dest, self._state_root))
         if _within(real, _INST_DIR) and info.project != "inst":
             raise WheelError(info.filename, "file would overwrite inst's own files",
-                             entry=os.path.relpath(dest, state_root(self.env)))
-        if os.path.isdir(dest) and not os.path.islink(dest):
+                             entry=os.path.relpath(dest, self._state_root))
+        if parent_is_dir and os.path.isdir(dest) and not os.path.islink(dest):
             raise WheelError(info.filename, "file would replace a directory",
-                             entry=os.path.relpath(dest, state_root(self.env)))
+                             entry=os.path.relpath(dest, self._state_root))
 
     def _next(self, sub: str) -> str:
         self._counter += 1
@@ -1088,6 +1168,28 @@ class Transaction:
                 self._can_link = False  # EXDEV, EPERM, EMLINK: copy from now on
         shutil.copy2(source, staged)
 
+    def _create(self, nf: _NewFile) -> None:
+        """Create *nf* at its destination, which did not exist (O_EXCL semantics)."""
+        if nf.data is not None:
+            fd = os.open(nf.dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, nf.mode)
+            with open(fd, "wb") as f:
+                f.write(nf.data)
+            return
+        assert nf.source is not None
+        if self.link_mode == "symlink":
+            os.symlink(nf.source, nf.dest)
+            return
+        if self.link_mode == "hardlink" and self._can_link:
+            try:
+                os.link(nf.source, nf.dest)
+                return
+            except FileExistsError:
+                raise
+            except OSError:
+                self._can_link = False  # EXDEV, EPERM, EMLINK: copy from now on
+        os.close(os.open(nf.dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        shutil.copy2(nf.source, nf.dest)
+
     # -- commit -----------------------------------------------------------------------------
     def commit(self) -> InstallResult:
         """Apply every staged change; on any error roll everything back and re-raise."""
@@ -1099,13 +1201,23 @@ class Transaction:
             self._stage_records()
             _crash_point("staged")
             self._ops = self._build_ops()
-            journal = {"state": "applying", "ops": self._ops, "prune": sorted(self._prune)}
-            _write_json_atomic(txn / _JOURNAL, journal)
+            prune = sorted(self._prune)
+            _write_json_atomic(txn / _JOURNAL, {"state": "applying", "ops": self._ops,
+                                                "prune": prune})
             _crash_point("journal")
             for i, op in enumerate(self._ops):
-                _do_op(op)
+                self._applied = i + 1  # op i may be partly applied: rollback undoes it
+                if op["op"] == "create":
+                    try:
+                        self._create(self._creates[op["path"]])
+                    except FileExistsError:
+                        self._applied = i  # not ours: rollback must not delete it
+                        raise
+                else:
+                    _do_op(op)
                 _crash_point(f"op-{i}")
-            _write_json_atomic(txn / _JOURNAL, {**journal, "state": "committed"})
+            # recover() only needs the folders to prune once the state is "committed".
+            _write_json_atomic(txn / _JOURNAL, {"state": "committed", "prune": prune})
             _crash_point("committed")
         except OSError as exc:
             self.rollback()
@@ -1122,7 +1234,7 @@ class Transaction:
         """Undo whatever was applied and discard the staged files."""
         if self._txn is None:
             return
-        errors = _undo_ops(self._ops)
+        errors = _undo_ops(self._ops[: self._applied])
         if errors:  # keep the journal: the next run's recover() retries
             self._txn = None
             self._stack.close()
@@ -1138,13 +1250,14 @@ class Transaction:
         claimed: dict[str, str] = {}
         for plan in self._plans:
             for _staged, nf in plan.staged:
-                rel = os.path.relpath(nf.dest, state_root(self.env))
                 if nf.dest in owners:
                     raise WheelError(plan.info.filename, "file belongs to the installed "
-                                     f"distribution {owners[nf.dest]}", entry=rel)
+                                     f"distribution {owners[nf.dest]}",
+                                     entry=os.path.relpath(nf.dest, self._state_root))
                 if nf.dest in claimed:
                     raise WheelError(plan.info.filename, "file is also installed by "
-                                     f"{claimed[nf.dest]}", entry=rel)
+                                     f"{claimed[nf.dest]}",
+                                     entry=os.path.relpath(nf.dest, self._state_root))
                 claimed[nf.dest] = plan.info.filename
 
     def _compile(self) -> None:
@@ -1153,7 +1266,8 @@ class Transaction:
             for j, (staged, nf) in enumerate(plan.staged):
                 if nf.dest.endswith(".py") and any(
                         _within(nf.dest, s) for s in _site_dirs(self.env)):
-                    jobs[f"{i}:{j}"] = (staged, nf.dest, self._next("stage"))
+                    src = staged or nf.source or self._stage(nf)
+                    jobs[f"{i}:{j}"] = (src, nf.dest, self._next("stage"))
         if not jobs:
             return
         proc = subprocess.run(
@@ -1174,30 +1288,47 @@ class Transaction:
             rows = io.StringIO()
             writer = csv.writer(rows, lineterminator="\n")
             record_path = os.path.join(plan.site, plan.info.dist_info, "RECORD")
+            prefix = plan.site + os.sep
             for _staged, nf in plan.staged:
-                rel = os.path.relpath(nf.dest, plan.site).replace(os.sep, "/")
-                writer.writerow([rel, nf.record, nf.size])
+                if nf.dest.startswith(prefix):  # normalized paths: same as relpath
+                    rel = nf.dest[len(prefix):]
+                else:
+                    rel = os.path.relpath(nf.dest, plan.site)
+                writer.writerow([rel.replace(os.sep, "/"), nf.record, nf.size])
             writer.writerow([f"{plan.info.dist_info}/RECORD", "", ""])
             data = rows.getvalue().encode()
             nf = _NewFile(record_path, None, data, 0o644, "", len(data))
-            plan.staged.append((self._stage(nf), nf))
+            plan.staged.append(("", nf))
 
     def _build_ops(self) -> list[dict[str, str]]:
+        """backup (files being replaced or removed), mkdir, then place (staged files: those
+        that replace an existing file) or create (new paths: linked or written in place,
+        no staging copy and no second rename)."""
         backups = dict(self._removals)
-        places = [(staged, nf.dest) for plan in self._plans for staged, nf in plan.staged]
-        backups.update((dest, None) for _s, dest in places if os.path.lexists(dest))
+        files: list[tuple[str, _NewFile]] = []
+        for plan in self._plans:
+            for staged, nf in plan.staged:
+                if self._exists(nf.dest):
+                    backups[nf.dest] = None
+                    staged = staged or self._stage(nf)
+                files.append((staged, nf))
         ops = [{"op": "backup", "path": p, "to": self._next("backup")} for p in backups]
         made: set[str] = set()
-        for _staged, dest in places:
+        for _staged, nf in files:
             missing: list[str] = []
-            parent = os.path.dirname(dest)
-            while parent not in made and not os.path.isdir(parent):
+            parent = os.path.dirname(nf.dest)
+            while parent not in made and not self._dir_info(parent)[1]:
                 missing.append(parent)
                 parent = os.path.dirname(parent)
             for d in reversed(missing):
                 made.add(d)
                 ops.append({"op": "mkdir", "path": d})
-        ops += [{"op": "place", "from": s, "path": d} for s, d in places]
+        for staged, nf in files:
+            if staged:
+                ops.append({"op": "place", "from": staged, "path": nf.dest})
+            else:
+                self._creates[nf.dest] = nf
+                ops.append({"op": "create", "path": nf.dest})
         return ops
 
 

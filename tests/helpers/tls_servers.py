@@ -154,6 +154,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     """Dispatches every request to ``server.behaviour(handler)``."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, each response waits ~40 ms
+    # for the client's delayed ACK, which made server-backed tests slow.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
