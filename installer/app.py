@@ -139,6 +139,23 @@ def target_environment(settings: Any, environ: Mapping[str, str], cwd: Path, *,
     return env
 
 
+def recovered(env: Environment, out: Any) -> Environment:
+    """*env* after finishing or undoing a transaction a killed run left behind.
+
+    Planning from a half-applied transaction would mistake it for the installed state, so
+    this runs before anything reads ``env.installed``; the answer is rescanned if it acted.
+    """
+    from dataclasses import replace
+
+    from installer.environment import scan_installed
+    from installer.wheel import recover_pending
+
+    messages = recover_pending(env, on_wait=out.info)
+    for message in messages:
+        out.warn(message)
+    return replace(env, installed=scan_installed(env.paths)) if messages else env
+
+
 @contextlib.contextmanager
 def finder_session(settings: Any, warn: Callable[[str], None], cwd: Path | None = None,
                    *, extra: Mapping[str, Any] | None = None) -> Iterator[Finder]:

@@ -223,16 +223,20 @@ def download(ctx: Context, resolution: Any, finder: Any, parsed: Any,
     Each wheel's own METADATA must agree with the metadata the resolver used.
     *for_install*: see :func:`installer.download.download_all` (never for ``inst download``).
     """
-    from installer.download import DownloadItem, download_all
+    from installer.download import DownloadItem, MetadataMismatch, download_all
 
     pins = [p for p in resolution.to_install if p.link is not None]
     items = [DownloadItem(p.link, allowed=_allowed(p.hashes), metadata=p.metadata.raw or None)
              for p in pins]
     reporter = BarReporter(len(items), sys.stderr) if ctx.out.show_progress else None
-    files: list[Any] = download_all(
-        items, cache=cache, client=finder.http, concurrency=int(ctx.settings["concurrency"]),
-        require_hashes=bool(ctx.settings["require-hashes"] or parsed.require_hashes),
-        reporter=reporter, for_install=for_install)
+    try:
+        files: list[Any] = download_all(
+            items, cache=cache, client=finder.http, concurrency=int(ctx.settings["concurrency"]),
+            require_hashes=bool(ctx.settings["require-hashes"] or parsed.require_hashes),
+            reporter=reporter, for_install=for_install)
+    except MetadataMismatch as exc:
+        finder.forget_metadata(exc.link)  # it proved to be a lie: don't keep it cached
+        raise
     return files
 
 
@@ -247,8 +251,9 @@ def _allowed(hashes: Any) -> dict[str, frozenset[str]]:
 def run(ctx: Context) -> int:
     """Resolve, then (unless --dry-run) download and install in one transaction."""
     start = time.perf_counter()
-    env = app.target_environment(ctx.settings, ctx.environ, ctx.cwd,
-                                 target=ctx.args.target, prefix=ctx.args.prefix)
+    env = app.recovered(app.target_environment(ctx.settings, ctx.environ, ctx.cwd,
+                                               target=ctx.args.target, prefix=ctx.args.prefix),
+                        ctx.out)
     with resolved(ctx, env, ignore_installed=False) as (parsed, resolution, finder), \
             download_cache(ctx) as cache:
         write_report(ctx, resolution, env)

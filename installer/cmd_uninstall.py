@@ -21,7 +21,7 @@ def run(ctx: Context) -> int:
     """Confirm (on a terminal, without -y), then remove in one transaction."""
     from installer.wheel import uninstall
 
-    env = app.target_environment(ctx.settings, ctx.environ, ctx.cwd)
+    env = app.recovered(app.target_environment(ctx.settings, ctx.environ, ctx.cwd), ctx.out)
     present = [env.installed[canonical(n)] for n in ctx.args.names
                if canonical(n) in env.installed]
     for name in ctx.args.names:

@@ -1018,20 +1018,25 @@ class _Explainer:
             return info.reason
         assert info.link is not None
         constraint = self.p.constraints.get(name)
-        if info.yanked is not None and not any(i.requirement.pinned for i in reqs):
-            return f"yanked ({info.yanked})" if info.yanked else "yanked"
-        allowed = self.p._allowed_hashes([i.requirement for i in reqs], constraint)
-        if allowed is not None and not _hash_ok(info.link, allowed):
-            return "the file's hash is not one of the --hash values"
-        if info.version.is_prerelease and not self.p.options.pre and not any(
-                i.requirement.specifier.prereleases for i in reqs):
-            return "pre-release (allow with --pre)"
+        # Version ranges first: "excluded by idna==3.7" explains more than a hash or pre-release
+        # reason for a version nobody asked for.
         if constraint is not None and not constraint.specifier.contains(info.version, True):
             text, source = constraint.texts[0]
             return f"excluded by constraint {text} ({source})"
         for i in reqs:
             if not i.requirement.specifier.contains(info.version, prereleases=True):
                 return f"excluded by {i.requirement}"
+        if info.yanked is not None and not any(i.requirement.pinned for i in reqs):
+            return f"yanked ({info.yanked})" if info.yanked else "yanked"
+        allowed = self.p._allowed_hashes([i.requirement for i in reqs], constraint)
+        if allowed is not None and not _hash_ok(info.link, allowed):
+            expected = ", ".join(sorted(allowed)) or "(none: the --hash sets disagree)"
+            actual = ", ".join(f"{a}:{d}" for a, d in sorted(info.link.hashes.items()))
+            return (f"hash mismatch for {redact_url(info.link.url.partition('#')[0])}: "
+                    f"expected {expected}, the index says {actual}")
+        if info.version.is_prerelease and not self.p.options.pre and not any(
+                i.requirement.specifier.prereleases for i in reqs):
+            return "pre-release (allow with --pre)"
         rejection = self.p.rejections.get((name, info.version))
         return self._rejection(name, info.version, *rejection) if rejection else (
             "rejected while backtracking")

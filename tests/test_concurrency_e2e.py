@@ -112,11 +112,8 @@ def test_four_parallel_installs_into_one_venv(world: World, tmp_path: Path) -> N
 
 UPGRADE = ("aaa==2.0", "bbb==2.0", "ccc==1.0")
 WANTED = {"aaa": "2.0", "bbb": "2.0", "ccc": "1.0"}
-_STALE = pytest.mark.xfail(strict=True, reason=(
-    "cmd_install plans from the half-applied state before Transaction recovers it; needs "
-    "wheel.recover_pending(env) in cmd_install.run before resolving (docs/security.md)"))
-POINTS = ["staged", "journal", "op-0", "op-1", "op-4", "op-9", "op-15", "op-22",
-          pytest.param("op-30", marks=_STALE), pytest.param("committed", marks=_STALE)]
+POINTS = ["staged", "journal", "op-0", "op-1", "op-4", "op-9", "op-15", "op-22", "op-30",
+          "committed"]
 
 
 @pytest.mark.parametrize("point", POINTS)

@@ -377,8 +377,6 @@ class _LyingFile(IndexFile):
         return self.lie
 
 
-@pytest.mark.xfail(strict=True, reason="needs the cmd_install.py change in docs/security.md "
-                   "(pass the resolver's metadata to DownloadItem)")
 def test_error_metadata_file_disagrees_with_wheel(tmp_path: Path, world: World) -> None:
     index = SimpleIndex(tmp_path / "idx")
     real = index.add_wheel("demo", "1.0", files={"demo/__init__.py": ""}, requires=["dep"])
