@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import re
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; only the type checker needs it
+    from typing import TypeVar
+
+    E = TypeVar("E", bound=BaseException)
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -48,6 +54,26 @@ def redact_text(text: str) -> str:
         return f"{m.group('scheme')}****@"
 
     return _CRED_IN_TEXT.sub(_mask, text)
+
+
+def find_cause(exc: BaseException, kind: type[E]) -> E | None:
+    """The first *kind* exception inside *exc*: its args, ``__cause__``, ``__context__`` and
+    the ``reason``/``original_error`` attributes urllib3 wraps errors in."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, kind):
+            return e
+        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+        for nxt in (e.__cause__, e.__context__, getattr(e, "reason", None),
+                    getattr(e, "original_error", None)):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+    return None
 
 
 class InstError(Exception):

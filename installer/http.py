@@ -27,7 +27,14 @@ import urllib3
 from urllib3 import exceptions as u3e
 
 from installer import __version__
-from installer.errors import InstError, NetworkError, TLSError, redact_text, redact_url
+from installer.errors import (
+    InstError,
+    NetworkError,
+    TLSError,
+    find_cause,
+    redact_text,
+    redact_url,
+)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -203,21 +210,7 @@ def _why(exc: BaseException) -> str:
 
 
 def _ssl_inside(exc: BaseException) -> ssl.SSLError | None:
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        e = todo.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ssl.SSLError):
-            return e
-        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
-        todo.extend(x for x in (e.__cause__, e.__context__) if isinstance(x, BaseException))
-        orig = getattr(e, "original_error", None)
-        if isinstance(orig, BaseException):
-            todo.append(orig)
-    return None
+    return find_cause(exc, ssl.SSLError)
 
 
 def _transient_ssl(err: ssl.SSLError) -> bool:

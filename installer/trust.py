@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from installer.errors import ConfigError, NetworkError, TLSError, redact_url
+from installer.errors import ConfigError, NetworkError, TLSError, find_cause, redact_url
 
 TrustMode = Literal["certifi", "system", "system+certifi"]
 TRUST_MODES: tuple[str, ...] = ("certifi", "system", "system+certifi")
@@ -386,20 +386,7 @@ VERIFICATION_REASONS = ("unknown-issuer", "self-signed", "proxy-resigns")
 
 def find_ssl_error(exc: BaseException) -> ssl.SSLError | None:
     """The ssl.SSLError inside *exc* (urllib3 wraps it in args and __cause__)."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        e = todo.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ssl.SSLError):
-            return e
-        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
-        for nxt in (e.__cause__, e.__context__, getattr(e, "reason", None)):
-            if isinstance(nxt, BaseException):
-                todo.append(nxt)
-    return None
+    return find_cause(exc, ssl.SSLError)
 
 
 def classify(exc: BaseException, policy: TrustPolicy) -> tuple[str, str]:
