@@ -254,19 +254,21 @@ def run(ctx: Context) -> int:
     env = app.recovered(app.target_environment(ctx.settings, ctx.environ, ctx.cwd,
                                                target=ctx.args.target, prefix=ctx.args.prefix),
                         ctx.out)
-    with resolved(ctx, env, ignore_installed=False) as (parsed, resolution, finder), \
-            download_cache(ctx) as cache:
-        write_report(ctx, resolution, env)
-        changes = resolution.to_install
-        if ctx.args.dry_run:
-            _print_plan(ctx, changes, would=True)
-            return 0
-        if not changes:
-            ctx.out.info(f"Audited {_packages(len(resolution.pins))} in "
-                         f"{time.perf_counter() - start:.2f}s; nothing to do")
-            return 0
-        files = download(ctx, resolution, finder, parsed, cache,
-                         for_install=not ctx.settings["no-cache"])
+    with download_cache(ctx) as cache:
+        with resolved(ctx, env, ignore_installed=False) as (parsed, resolution, finder):
+            write_report(ctx, resolution, env)
+            changes = resolution.to_install
+            if ctx.args.dry_run:
+                _print_plan(ctx, changes, would=True)
+                return 0
+            if not changes:
+                ctx.out.info(f"Audited {_packages(len(resolution.pins))} in "
+                             f"{time.perf_counter() - start:.2f}s; nothing to do")
+                return 0
+            files = download(ctx, resolution, finder, parsed, cache,
+                             for_install=not ctx.settings["no-cache"])
+        # The index session (connections, prefetch threads) ends first: the transaction
+        # unpacks in forked worker processes, which wants a single-threaded parent.
         result = _install(ctx, env, changes, files, cache)
     ctx.out.info(f"Installed {_packages(len(result.installed))} in "
                  f"{time.perf_counter() - start:.2f}s")

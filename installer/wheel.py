@@ -39,17 +39,19 @@ import signal
 import stat
 import struct
 import subprocess
+import sys
 import tempfile
+import threading
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from pathlib import Path
 from typing import IO, Literal
 
-from installer.cache import Cache, sha256_of
+from installer.cache import MARKER, Cache, sha256_of
 from installer.errors import InstallError, WheelError
 from installer.models import Environment, InstalledDist, canonical
 
@@ -459,6 +461,39 @@ def unpack_wheel(path: Path, dest: Path) -> WheelInfo:
             with open(fd, "wb") as out:
                 _copy_member(path.name, zf, zinfo, rec, out)
     return info
+
+
+def unpack_to_cache(cache: Cache, wheel: Path, sha256: str | None = None) -> tuple[
+        WheelInfo, Path]:
+    """The verified unpacked tree of *wheel* in *cache*: found (re-checked by the cache) or
+    made now by :func:`unpack_wheel`. Safe to call from several threads and processes."""
+    try:
+        key = sha256 or sha256_of(wheel)
+    except OSError as exc:
+        raise WheelError(wheel.name, f"cannot read the wheel ({exc.strerror})") from exc
+    hit = cache.get_unpacked(key)
+    if hit is not None and hit[1].get("wheel", {}).get("filename") == wheel.name:
+        return WheelInfo.from_json(hit[1]["wheel"]), hit[0]
+    box: list[WheelInfo] = []
+
+    def build(tree: Path) -> dict[str, object]:
+        box.append(unpack_wheel(wheel, tree))
+        return {"wheel": box[0].to_json()}
+
+    if hit is not None:
+        shutil.rmtree(cache.unpacked_dir(key), ignore_errors=True)
+    tree, data = cache.put_unpacked(key, build)
+    return (box[0] if box else WheelInfo.from_json(data["wheel"])), tree
+
+
+def _unpack_quietly(cache: Cache, wheel: Path, sha256: str | None) -> tuple[
+        WheelInfo, Path] | None:
+    """:func:`unpack_to_cache` in a worker process; None on any error (WheelError does not
+    survive pickling; the transaction redoes the wheel in-process to raise it)."""
+    try:
+        return unpack_to_cache(cache, wheel, sha256)
+    except Exception:
+        return None
 
 
 # -- environment ---------------------------------------------------------------------------
@@ -936,7 +971,7 @@ class Transaction:
         # parent folder -> (its realpath, is it a folder); the environment does not change
         # while the lock is held and nothing is applied before commit.
         self._dirs: dict[str, tuple[str, bool]] = {}
-        self._ready: dict[tuple[str, str | None], Future[tuple[WheelInfo, Path]]] = {}
+        self._ready: dict[tuple[str, str | None], Future[tuple[WheelInfo, Path] | None]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def begin(self) -> None:
@@ -990,7 +1025,11 @@ class Transaction:
         """
         self._require_open()
         ready = self._ready.pop((str(wheel), sha256), None)
-        info, tree = ready.result() if ready is not None else self._unpacked(Path(wheel), sha256)
+        try:
+            done = ready.result() if ready is not None else None
+        except Exception:  # a broken worker pool: unpack here instead
+            done = None
+        info, tree = done if done is not None else self._unpacked(Path(wheel), sha256)
         if any(p.info.project == info.project for p in self._plans):
             raise WheelError(info.filename, f"{info.name} is already part of this install")
         files = _plan_wheel(self.env, info, tree)
@@ -1010,19 +1049,32 @@ class Transaction:
         return info
 
     def prepare(self, wheels: Iterable[tuple[Path, str | None]]) -> None:
-        """Validate and unpack ``(wheel, sha256)`` items into the cache in parallel threads
-        (zlib, hashlib and file I/O release the GIL), biggest first; :meth:`install` then
-        finds them ready and raises a wheel's own error, if any, when it gets to it."""
+        """Validate and unpack ``(wheel, sha256)`` items into the cache in parallel worker
+        processes, biggest first; :meth:`install` then finds them ready. A wheel that failed
+        in a worker is unpacked again by :meth:`install`, which raises its own error.
+
+        Processes, not threads: zipfile's per-member Python code holds the GIL, and threads
+        made unpacking slower (more futex time than parallel work). Only on Linux, from a
+        single-threaded process (fork); elsewhere :meth:`install` unpacks one by one.
+        """
         self._require_open()
-        todo = [(Path(w), s) for w, s in wheels if (str(w), s) not in self._ready]
-        if not todo:
+        assert self.cache is not None
+        cache = self.cache
+        todo = [(Path(w), s) for w, s in wheels if (str(w), s) not in self._ready and not (
+            s and (cache.unpacked_dir(s) / MARKER).is_file())]  # warm: nothing to unpack
+        workers = min(len(todo), os.cpu_count() or 1)
+        if workers < 2 or not sys.platform.startswith("linux") or threading.active_count() > 1:
             return
         with contextlib.suppress(OSError):
             todo.sort(key=lambda item: -item[0].stat().st_size)
-        workers = min(len(todo), 2 * (os.cpu_count() or 2), 8)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inst-unpack") as pool:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
             for wheel, sha in todo:
-                self._ready[(str(wheel), sha)] = pool.submit(self._unpacked, wheel, sha)
+                self._ready[(str(wheel), sha)] = pool.submit(_unpack_quietly, self.cache, wheel,
+                                                             sha)
 
     def remove(self, name: str) -> InstalledDist | None:
         """Schedule the removal of the installed distribution *name* (None if not installed).
@@ -1039,23 +1091,7 @@ class Transaction:
 
     def _unpacked(self, wheel: Path, sha256: str | None) -> tuple[WheelInfo, Path]:
         assert self.cache is not None
-        try:
-            key = sha256 or sha256_of(wheel)
-        except OSError as exc:
-            raise WheelError(wheel.name, f"cannot read the wheel ({exc.strerror})") from exc
-        hit = self.cache.get_unpacked(key)
-        if hit is not None and hit[1].get("wheel", {}).get("filename") == wheel.name:
-            return WheelInfo.from_json(hit[1]["wheel"]), hit[0]
-        box: list[WheelInfo] = []
-
-        def build(tree: Path) -> dict[str, object]:
-            box.append(unpack_wheel(wheel, tree))
-            return {"wheel": box[0].to_json()}
-
-        if hit is not None:
-            shutil.rmtree(self.cache.unpacked_dir(key), ignore_errors=True)
-        tree, data = self.cache.put_unpacked(key, build)
-        return (box[0] if box else WheelInfo.from_json(data["wheel"])), tree
+        return unpack_to_cache(self.cache, wheel, sha256)
 
     def _remove_dist(self, dist: InstalledDist) -> None:
         rows = _record_rows(dist)

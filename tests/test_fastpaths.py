@@ -115,3 +115,46 @@ def test_install_only_lookups_skip_rehashing_but_downloads_still_verify(tmp_path
     cached.write_bytes(b"corrupted")  # the tree stays verified; the wheel no longer is
     assert cache.get_wheel_for_install(sha, wheel.name) == cached
     assert cache.get_wheel(sha, wheel.name) is None  # what `inst download` hands out
+
+
+_PREPARE_SCRIPT = """
+import os, sys, threading
+from pathlib import Path
+from installer.cache import Cache
+from installer.environment import query_environment
+from installer.errors import WheelError
+from installer.wheel import Transaction
+python, cache, *wheels = sys.argv[1:]
+env = query_environment(Path(python), None)
+assert threading.active_count() == 1
+try:
+    with Transaction(env, Cache(Path(cache))) as txn:
+        txn.prepare([(Path(w), None) for w in wheels])
+        # the worker processes ran (one CPU: install() unpacks one by one)
+        assert len(txn._ready) == (len(wheels) if (os.cpu_count() or 1) > 1 else 0)
+        for w in wheels:
+            txn.install(Path(w))
+except WheelError as exc:
+    print("WheelError:", exc)
+"""
+
+
+def test_prepare_in_worker_processes_keeps_each_wheels_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = make_venv(tmp_path / "venv")
+    good = [make_wheel(tmp_path, f"p{i}", "1.0", files={f"p{i}/__init__.py": f"I = {i}\n"})
+            for i in range(3)]
+    bad = make_wheel(tmp_path, "q", "1.0", files={"q/__init__.py": "x"},
+                     record_overrides={"q/__init__.py": "sha256=AAAA"})
+    before = tree_digest(Path(env.prefix))
+    root = Path(__file__).resolve().parents[1]
+    run = [sys.executable, "-c", _PREPARE_SCRIPT, str(env.python), str(tmp_path / "c")]
+    proc = subprocess.run([*run, *map(str, [*good, bad])], capture_output=True, text=True,
+                          cwd=root, check=True)
+    assert proc.stdout.startswith(f"WheelError: {bad.name}: hash does not match RECORD")
+    assert tree_digest(Path(env.prefix)) == before
+    subprocess.run([*run, *map(str, good)], capture_output=True, text=True, cwd=root, check=True)
+    assert sorted(d.name for d in installed_distributions(env)) == ["p0", "p1", "p2"]
+    assert check_environment(env) == []
