@@ -33,7 +33,7 @@ from installer.errors import HashMismatch, IndexError_
 from installer.models import Link, canonical
 
 MAX_BODY = 20 * 1024 * 1024
-_KEEP_HEADERS = ("content-type", "etag", "last-modified", "cache-control", "date",
+_KEEP_HEADERS = ("content-type", "etag", "last-modified", "cache-control", "date", "expires",
                  "content-range", "accept-ranges", "content-length")
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.I)
 
@@ -231,11 +231,29 @@ class HttpCache:
         control = entry.headers.get("cache-control", "").lower()
         if "no-cache" in control:
             return False
-        m = _MAX_AGE.search(control)
-        if not m:
-            return False
         stored = float(entry.headers.get("x-inst-stored", "0"))
-        return self._clock() - stored < int(m.group(1))
+        m = _MAX_AGE.search(control)
+        lifetime = int(m.group(1)) if m else self._heuristic_lifetime(entry, control, stored)
+        return self._clock() - stored < lifetime
+
+    @staticmethod
+    def _heuristic_lifetime(entry: CachedResponse, control: str, stored: float) -> float:
+        """RFC 9111 4.2.2: a response without explicit freshness but with Last-Modified may be
+        fresh for a fraction of its age. 10% as the RFC suggests, capped at PyPI's own 600 s,
+        so a static index (nginx sends no Cache-Control) is not revalidated page by page on
+        every run; --refresh still revalidates."""
+        if control or "expires" in entry.headers or entry.status != 200:
+            return 0.0
+        modified = entry.headers.get("last-modified")
+        if not modified:
+            return 0.0
+        from email.utils import parsedate_to_datetime
+
+        try:
+            age = stored - parsedate_to_datetime(modified).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return 0.0
+        return max(0.0, min(age * 0.1, 600.0))
 
     def _load(self, path: Path) -> CachedResponse | None:
         try:

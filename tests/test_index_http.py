@@ -376,6 +376,24 @@ def test_cache_fresh_entry_needs_no_request(index: SimpleIndex, pki: TestPKI, ht
         assert refresh.stats["revalidated"] == 1
 
 
+def test_cache_heuristic_freshness_without_cache_control(
+        index: SimpleIndex, pki: TestPKI, http: HttpClient, tmp_path: Path) -> None:
+    # RFC 9111 4.2.2: no Cache-Control but an old Last-Modified -> fresh for 10% of its age,
+    # capped at 600 s. Within that window no request; after it, a conditional request.
+    now = [time.time()]
+    with IndexServer(index, pki, cache_control="") as srv:
+        for _ in range(2):
+            with finder(http, HttpCache(tmp_path / "c", clock=lambda: now[0]), srv.url) as f:
+                f.links(N("demo"))
+        assert srv.count("/simple/demo/") == 1
+        now[0] += 601
+        later = HttpCache(tmp_path / "c", clock=lambda: now[0])
+        with finder(http, later, srv.url) as f:
+            f.links(N("demo"))
+        assert srv.count("/simple/demo/") == 2
+        assert later.stats["revalidated"] == 1
+
+
 def test_cache_changed_page_replaces_entry(index: SimpleIndex, pki: TestPKI, http: HttpClient,
                                            tmp_path: Path) -> None:
     with IndexServer(index, pki, cache_control="no-cache") as srv:

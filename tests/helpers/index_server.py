@@ -252,8 +252,9 @@ class IndexServer:
         as_json = self._wants_json(h.headers.get("Accept", ""))
         body = self.index.json_page(project) if as_json else self.index.html_page(project)
         ctype = JSON_TYPE if as_json else HTML_TYPE
-        headers = {"Content-Type": ctype, "Cache-Control": self.cache_control,
-                   "Vary": "Accept"}
+        headers = {"Content-Type": ctype, "Vary": "Accept"}
+        if self.cache_control:  # "" sends none, as a plain static file server does
+            headers["Cache-Control"] = self.cache_control
         if self.validators:
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
             headers |= {"ETag": etag, "Last-Modified": LAST_MODIFIED}
