@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from installer.fsutil import fsync_dir
+
 MARKER = "verified.json"
 _HEX = frozenset("0123456789abcdef")
 
@@ -61,15 +63,6 @@ def _safe_filename(filename: str) -> str:
             or "\x00" in filename:
         raise ValueError(f"unsafe file name: {filename!r}")
     return filename
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _rmtree(path: Path) -> None:
@@ -141,7 +134,7 @@ class Cache:
         folder.mkdir(parents=True, exist_ok=True)
         dest = folder / _safe_filename(filename)
         os.replace(src, dest)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return dest
 
     @contextlib.contextmanager
@@ -183,6 +176,8 @@ class Cache:
     ) -> tuple[Path, dict[str, Any]]:
         """Create the unpacked tree: ``build(tmp_tree)`` fills and verifies it and returns
         marker data; the marker is written last, then the folder is renamed into place.
+        The marker's ``files`` (relative path -> [size, mtime_ns]) come from a walk of the
+        tree unless ``build`` returned them (every file it wrote, from ``os.fstat``).
 
         If ``build`` raises, nothing is left behind. If another process won the race, its
         entry is used.
@@ -192,7 +187,8 @@ class Cache:
             tree = staging / "tree"
             tree.mkdir()
             data = dict(build(tree))
-            data["files"] = _tree_state(tree)
+            if "files" not in data:  # build may list what it wrote (saves a walk)
+                data["files"] = _tree_state(tree)
             (staging / MARKER).write_text(json.dumps(data, sort_keys=True), "utf-8")
             final = self.unpacked_dir(sha256)
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,9 @@ import argparse
 import json
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from installer import app
 from installer.context import Context
 from installer.errors import RequirementError, UsageError
 from installer.models import Environment
+from installer.progress import BarReporter
 
 if TYPE_CHECKING:
     from installer.cache import Cache
@@ -137,46 +137,6 @@ def direct_url(pin: Any) -> dict[str, Any] | None:
     return {"url": url, "archive_info": info}
 
 
-class BarReporter:
-    """Download progress on a terminal: one line per active file and an overall count."""
-
-    def __init__(self, total_files: int, stream: Any) -> None:
-        self.total_files, self.stream = total_files, stream
-        self.lock = threading.Lock()  # called from the download worker threads
-        self.done = 0
-        self.bytes = 0
-        self.sizes: dict[str, int | None] = {}
-
-    def on_start(self, name: str, total: int | None) -> None:
-        """A download began."""
-        with self.lock:
-            self.sizes[name] = total
-            self._draw(name)
-
-    def on_advance(self, name: str, nbytes: int) -> None:
-        """Bytes arrived."""
-        with self.lock:
-            self.bytes += nbytes
-            self._draw(name)
-
-    def on_done(self, name: str) -> None:
-        """A download ended."""
-        with self.lock:
-            self.done += 1
-            self._draw(name)
-            if self.done == self.total_files:
-                self.stream.write("\r\033[K")
-                self.stream.flush()
-
-    def _draw(self, name: str) -> None:
-        width = 24
-        filled = int(width * self.done / max(self.total_files, 1))
-        bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r\033[K[{bar}] {self.done}/{self.total_files} "
-                          f"{self.bytes / 1048576:.1f} MiB  {name[:40]}")
-        self.stream.flush()
-
-
 @contextmanager
 def resolved(ctx: Context, env: Environment, *, ignore_installed: bool) -> Iterator[Any]:
     """Gather requirements, resolve them, and yield (parsed, resolution, finder).
@@ -217,11 +177,12 @@ def download_cache(ctx: Context) -> Iterator[Cache]:
 
 
 def download(ctx: Context, resolution: Any, finder: Any, parsed: Any,
-             cache: Cache, *, for_install: bool = False) -> list[Any]:
+             cache: Cache, *, for_install: bool = False, on_file: Any = None) -> list[Any]:
     """Fetch every pin that needs a file, in parallel, verified; returns Downloaded items.
 
     Each wheel's own METADATA must agree with the metadata the resolver used.
-    *for_install*: see :func:`installer.download.download_all` (never for ``inst download``).
+    *for_install*, *on_file*: see :func:`installer.download.download_all` (never
+    *for_install* for ``inst download``).
     """
     from installer.download import DownloadItem, MetadataMismatch, download_all
 
@@ -233,7 +194,7 @@ def download(ctx: Context, resolution: Any, finder: Any, parsed: Any,
         files: list[Any] = download_all(
             items, cache=cache, client=finder.http, concurrency=int(ctx.settings["concurrency"]),
             require_hashes=bool(ctx.settings["require-hashes"] or parsed.require_hashes),
-            reporter=reporter, for_install=for_install)
+            reporter=reporter, for_install=for_install, on_file=on_file)
     except MetadataMismatch as exc:
         finder.forget_metadata(exc.link)  # it proved to be a lie: don't keep it cached
         raise
@@ -254,7 +215,7 @@ def run(ctx: Context) -> int:
     env = app.recovered(app.target_environment(ctx.settings, ctx.environ, ctx.cwd,
                                                target=ctx.args.target, prefix=ctx.args.prefix),
                         ctx.out)
-    with download_cache(ctx) as cache:
+    with download_cache(ctx) as cache, ExitStack() as stack:
         with resolved(ctx, env, ignore_installed=False) as (parsed, resolution, finder):
             write_report(ctx, resolution, env)
             changes = resolution.to_install
@@ -265,11 +226,15 @@ def run(ctx: Context) -> int:
                 ctx.out.info(f"Audited {_packages(len(resolution.pins))} in "
                              f"{time.perf_counter() - start:.2f}s; nothing to do")
                 return 0
+            pool = _unpack_pool(ctx, finder, cache, changes)
+            if pool is not None:
+                stack.callback(pool.close)
             files = download(ctx, resolution, finder, parsed, cache,
-                             for_install=not ctx.settings["no-cache"])
-        # The index session (connections, prefetch threads) ends first: the transaction
-        # unpacks in forked worker processes, which wants a single-threaded parent.
-        result = _install(ctx, env, changes, files, cache)
+                             for_install=not ctx.settings["no-cache"],
+                             on_file=None if pool is None else _submitter(pool))
+        # The index session (connections, prefetch threads) ends first: without a pool the
+        # transaction forks its own workers, which wants a single-threaded parent.
+        result = _install(ctx, env, changes, files, cache, pool)
     ctx.out.info(f"Installed {_packages(len(result.installed))} in "
                  f"{time.perf_counter() - start:.2f}s")
     _print_plan(ctx, changes, would=False)
@@ -282,8 +247,31 @@ def _packages(n: int) -> str:
     return f"{n} package{'' if n == 1 else 's'}"
 
 
+def _unpack_pool(ctx: Context, finder: Any, cache: Cache, changes: Any) -> Any:
+    """Worker processes that unpack each wheel as soon as its download is done (instead of
+    after the last one); None when every wheel's tree is already in the cache, under
+    ``no-cache`` (the transaction unpacks next to the environment) or without fork."""
+    from installer.cache import MARKER
+    from installer.wheel import UnpackPool
+
+    if ctx.settings["no-cache"] or finder is None:
+        return None
+    try:
+        if all(p.link.sha256 and (cache.unpacked_dir(p.link.sha256) / MARKER).is_file()
+               for p in changes):
+            return None
+    except ValueError:  # not a hex sha256: let the pool find out
+        pass
+    finder.close()  # resolution is done: stop its page threads, then fork single-threaded
+    return UnpackPool.start(cache)
+
+
+def _submitter(pool: Any) -> Any:
+    return lambda got: pool.submit(got.path, got.sha256)
+
+
 def _install(ctx: Context, env: Environment, changes: Any, files: list[Any],
-             cache: Cache) -> Any:
+             cache: Cache, pool: Any = None) -> Any:
     from installer.wheel import Transaction
 
     by_url = {f.link.url: f for f in files}
@@ -292,11 +280,14 @@ def _install(ctx: Context, env: Environment, changes: Any, files: list[Any],
     with Transaction(env, own, link_mode=ctx.settings["link-mode"],
                      compile_bytecode=bool(ctx.settings["compile-bytecode"]),
                      on_wait=ctx.out.info) as txn:
-        txn.prepare((by_url[p.link.url].path, by_url[p.link.url].sha256) for p in changes)
+        txn.prepare(((by_url[p.link.url].path, by_url[p.link.url].sha256) for p in changes),
+                    pool)
         for pin in changes:
             got = by_url[pin.link.url]
             txn.install(got.path, requested=pin.requested, direct_url=direct_url(pin),
                         sha256=got.sha256)
+        if pool is not None:  # every wheel is planned: no worker outlives (or sees) commit
+            pool.close()
     return txn.result
 
 

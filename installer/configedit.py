@@ -18,7 +18,6 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ import tomlkit
 import tomlkit.items
 from tomlkit.exceptions import TOMLKitError
 
+from installer import fsutil
 from installer.config import ParsedFile, parse_config_text, parse_toml, read_text
 from installer.errors import ConfigError, ConfigErrors
 
@@ -94,34 +94,13 @@ def atomic_write(path: Path, text: str, *, bom: bool = False) -> None:
     The file keeps its mode; a new file gets the usual mode for the umask. With *bom*, the
     text is written after a UTF-8 byte order mark (kept when the file had one).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = _new_file_mode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write((codecs.BOM_UTF8 if bom else b"") + text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "nt":  # pragma: no cover - directories cannot be opened on Windows
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    data = (codecs.BOM_UTF8 if bom else b"") + text.encode("utf-8")
+    fsutil.atomic_write(path, data, mode=mode)
+    fsutil.fsync_dir(path.parent, strict=True)
 
 
 def _uses_crlf(text: str) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import tempfile
 import threading
@@ -30,6 +29,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from installer.errors import HashMismatch, IndexError_
+from installer.fsutil import atomic_write
 from installer.models import Link, canonical
 
 MAX_BODY = 20 * 1024 * 1024
@@ -97,22 +97,6 @@ def read_body(resp: HttpResponse, url: str, limit: int = MAX_BODY) -> bytes:
     finally:
         resp.release()
     return b"".join(chunks)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write *data* to *path* via a synced temp file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with _ignore_oserror():
-            os.unlink(tmp)
-        raise
 
 
 class _ignore_oserror:

@@ -1,7 +1,8 @@
 """Pick one version of every needed project for the target environment (resolvelib).
 
 Layout: public value objects and :func:`resolve` first, then the resolvelib provider (index
-links -> candidates), then the translation of a failure into a chain a person can follow.
+links -> candidates), then the building of the result. Requirement and candidate types live in
+:mod:`installer.candidates`; failures are explained by :mod:`installer.explain`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,23 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from installer._types import NormalizedName
+from installer.candidates import (
+    PYTHON,
+    AnyCand,
+    AnyReq,
+    Cand,
+    Constraint,
+    PythonCand,
+    PythonReq,
+    Req,
+    VersionInfo,
+    base_name,
+    hash_ok,
+    make_identifier,
+    same_url,
+)
 from installer.errors import InstError, ResolutionError, redact_url
+from installer.explain import Explainer
 from installer.models import CandidateSource, Environment, InstalledDist, Link, canonical
 from installer.reqfile import InstallRequirement
 
@@ -156,12 +173,12 @@ def resolve(
         return kept
     provider = _Provider(source, env, options, requirements, constraints)
     hooks = _Hooks(provider, reporter)
-    resolver: resolvelib.Resolver[_Requirement, _Candidate, str] = resolvelib.Resolver(
+    resolver: resolvelib.Resolver[AnyReq, AnyCand, str] = resolvelib.Resolver(
         provider, hooks)
     try:
         result = resolver.resolve(provider.roots, max_rounds=options.max_rounds)
     except resolvelib.ResolutionImpossible as exc:
-        message, hint = _Explainer(provider).explain(list(exc.causes))
+        message, hint = Explainer(provider).explain(list(exc.causes))
         raise ResolutionError(message, hint=hint) from None
     except resolvelib.ResolutionTooDeep as exc:
         raise ResolutionError(
@@ -212,8 +229,8 @@ def resolve_installed(
     provider = _Provider(_NoIndex(), env, options, requirements, constraints)
     graph: DirectedGraph[str | None] = DirectedGraph()
     graph.add(None)
-    mapping: dict[str, _Candidate] = {}
-    todo: list[tuple[str | None, _Req]] = [(None, r) for r in provider.roots]
+    mapping: dict[str, AnyCand] = {}
+    todo: list[tuple[str | None, Req]] = [(None, r) for r in provider.roots]
     try:
         while todo:
             parent, req = todo.pop()
@@ -228,7 +245,7 @@ def resolve_installed(
                 mapping[ident] = cand
                 graph.add(ident)
                 todo += [(ident, d) for d in provider.get_dependencies(cand)
-                         if isinstance(d, _Req)]
+                         if isinstance(d, Req)]
             graph.connect(parent, ident)
         if provider.warnings:
             return None
@@ -241,7 +258,7 @@ def resolve_installed(
 class _Result:
     """The parts of a resolvelib result :func:`_build_resolution` reads."""
 
-    mapping: Mapping[str, _Candidate]
+    mapping: Mapping[str, AnyCand]
     graph: Any
 
 
@@ -283,117 +300,9 @@ def _file_url_path(url: str) -> Path:
     return Path(url2pathname(unquote(urlsplit(url).path)))
 
 
-# --- requirements and candidates as resolvelib sees them ---------------------------------------
-
-PYTHON = "<python>"
-_NO_SPEC = SpecifierSet()
-
-
-def _identifier(name: str, extras: frozenset[str]) -> str:
-    return f"{name}[{','.join(sorted(extras))}]" if extras else name
-
-
-def _base_name(identifier: str) -> str:
-    return identifier.partition("[")[0]
-
-
-@dataclass(frozen=True, eq=False)
-class _Req:
-    """A requirement on a project: specifier or URL. ``source`` names a root's origin."""
-
-    name: NormalizedName
-    display_name: str
-    extras: frozenset[str]
-    specifier: SpecifierSet
-    url: str | None
-    source: str | None  # root: "command line", "requirements.txt:3"; None for dependencies
-    hashes: frozenset[str] = frozenset()
-
-    @property
-    def identifier(self) -> str:
-        return _identifier(self.name, self.extras)
-
-    @property
-    def pinned(self) -> bool:
-        return any(s.operator in ("==", "===") and not s.version.endswith(".*")
-                   for s in self.specifier)
-
-    def __str__(self) -> str:
-        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
-        if self.url:
-            return f"{self.display_name}{extras} @ {redact_url(self.url)}"
-        spec = str(self.specifier)
-        return f"{self.display_name}{extras}{'==' + spec[3:] if spec.startswith('===') else spec}"
-
-
-@dataclass(frozen=True, eq=False)
-class _PythonReq:
-    """``Requires-Python`` from a candidate's metadata, as a requirement on the target Python."""
-
-    specifier: SpecifierSet
-    identifier: str = PYTHON
-    source: None = None
-
-    def __str__(self) -> str:
-        return f"Python{self.specifier}"
-
-
-@dataclass(frozen=True, eq=False)
-class _Cand:
-    """A concrete version of a project (with extras: depends on its base at the same version)."""
-
-    name: NormalizedName
-    display_name: str
-    version: Version
-    link: Link | None
-    installed: InstalledDist | None
-    extras: frozenset[str] = frozenset()
-    is_direct: bool = False
-
-    @property
-    def identifier(self) -> str:
-        return _identifier(self.name, self.extras)
-
-    @property
-    def key(self) -> tuple[Version, str]:
-        return self.version, self.link.url if self.link else "<installed>"
-
-    def __str__(self) -> str:
-        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
-        return f"{self.display_name}{extras} {self.version}"
-
-
-@dataclass(frozen=True, eq=False)
-class _PythonCand:
-    version: Version
-    identifier: str = PYTHON
-
-
-_Requirement = _Req | _PythonReq
-_Candidate = _Cand | _PythonCand
-
-
-@dataclass(frozen=True)
-class _VersionInfo:
-    """One version offered for a project: its best wheel, or why there is none."""
-
-    version: Version
-    link: Link | None
-    reason: str | None = None  # set when link is None
-    yanked: str | None = None  # the yank reason when every usable file is yanked
-
-
-@dataclass(frozen=True)
-class _Constraint:
-    specifier: SpecifierSet
-    url: str | None
-    texts: tuple[tuple[str, str], ...]  # (requirement text, source)
-    hashes: frozenset[str]
-
-
 # --- the provider -------------------------------------------------------------------------------
 
-class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
+class _Provider(resolvelib.AbstractProvider[AnyReq, AnyCand, str]):
     """Candidates from a CandidateSource, filtered for the target environment."""
 
     def __init__(self, source: CandidateSource, env: Environment, options: ResolveOptions,
@@ -409,14 +318,14 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
         self._marker_cache: dict[tuple[str, str], bool] = {}
         self._req_cache: dict[str, Requirement | None] = {}
         self._spec_cache: dict[str, SpecifierSet | None] = {}
-        self._versions: dict[str, list[_VersionInfo]] = {}
+        self._versions: dict[str, list[VersionInfo]] = {}
         self._links: dict[str, list[Link]] = {}
         self._metadata: dict[str, CoreMetadata] = {}
-        self._cands: dict[tuple[str, Version, str], _Cand] = {}
-        self._direct: dict[str, _Cand | str] = {}
+        self._cands: dict[tuple[str, Version, str], Cand] = {}
+        self._direct: dict[str, Cand | str] = {}
         self._depth: dict[str, int] = {}
         self._prefetched: set[str] = set()
-        self.via: dict[str, _Candidate | str] = {}  # identifier -> requirer (for explanations)
+        self.via: dict[str, AnyCand | str] = {}  # identifier -> requirer (for explanations)
         self.rejections: dict[tuple[str, Version], tuple[str, list[Any]]] = {}
         self.constraints = self._group_constraints(constraints)
         self.roots = self._root_requirements(requirements)
@@ -428,22 +337,22 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
 
     # -- inputs ------------------------------------------------------------------------------
 
-    def _root_requirements(self, reqs: Sequence[InstallRequirement]) -> list[_Req]:
+    def _root_requirements(self, reqs: Sequence[InstallRequirement]) -> list[Req]:
         roots = []
         for ireq in reqs:
             if ireq.marker is not None and not self._marker(ireq.marker, ""):
                 continue
-            roots.append(_Req(ireq.name, ireq.display_name, ireq.extras, ireq.specifier,
+            roots.append(Req(ireq.name, ireq.display_name, ireq.extras, ireq.specifier,
                               ireq.url, ireq.source, frozenset(ireq.hashes)))
         return roots
 
-    def _group_constraints(self, reqs: Sequence[InstallRequirement]) -> dict[str, _Constraint]:
-        out: dict[str, _Constraint] = {}
+    def _group_constraints(self, reqs: Sequence[InstallRequirement]) -> dict[str, Constraint]:
+        out: dict[str, Constraint] = {}
         for ireq in reqs:
             if ireq.marker is not None and not self._marker(ireq.marker, ""):
                 continue
-            old = out.get(ireq.name, _Constraint(SpecifierSet(), None, (), frozenset()))
-            out[ireq.name] = _Constraint(
+            old = out.get(ireq.name, Constraint(SpecifierSet(), None, (), frozenset()))
+            out[ireq.name] = Constraint(
                 old.specifier & ireq.specifier, ireq.url or old.url,
                 (*old.texts, (str(ireq), ireq.source)), old.hashes | frozenset(ireq.hashes))
         return out
@@ -483,13 +392,13 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
             self._links[name] = self.source.links(NormalizedName(name))
         return self._links[name]
 
-    def versions(self, name: str) -> list[_VersionInfo]:
+    def versions(self, name: str) -> list[VersionInfo]:
         """Every version offered for *name*, newest first, each with its best wheel."""
         if name not in self._versions:
             self._versions[name] = self._collect_versions(name)
         return self._versions[name]
 
-    def _collect_versions(self, name: str) -> list[_VersionInfo]:
+    def _collect_versions(self, name: str) -> list[VersionInfo]:
         files: dict[Version, list[tuple[tuple[int, int, int], Link]]] = {}
         reasons: dict[Version, dict[str, int]] = {}
         foreign: dict[Version, set[str]] = {}  # tags of wheels for other environments
@@ -509,10 +418,10 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
         for version in sorted(set(files) | set(reasons), reverse=True):
             if version in files:
                 best = min(files[version], key=lambda item: item[0])[1]
-                infos.append(_VersionInfo(version, best, yanked=best.yanked))
+                infos.append(VersionInfo(version, best, yanked=best.yanked))
             else:
                 texts = reasons[version]
-                infos.append(_VersionInfo(version, None, reason=min(texts, key=texts.__getitem__)))
+                infos.append(VersionInfo(version, None, reason=min(texts, key=texts.__getitem__)))
         return infos
 
     def _evaluate_link(self, name: str, link: Link, refuse: bool,
@@ -544,7 +453,7 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
         return version, (1 if link.yanked is not None else 0, min(ranks),
                          -(build[0] if build else 0)), None
 
-    def metadata(self, cand: _Cand) -> CoreMetadata:
+    def metadata(self, cand: Cand) -> CoreMetadata:
         """Parsed core metadata of *cand* (cached per file), checked against its name."""
         key = cand.link.url if cand.link else f"installed:{cand.name}"
         if key not in self._metadata:
@@ -560,7 +469,7 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
             self._metadata[key] = meta
         return self._metadata[key]
 
-    def _read_metadata(self, cand: _Cand) -> tuple[bytes, str]:
+    def _read_metadata(self, cand: Cand) -> tuple[bytes, str]:
         if cand.link is None:
             assert cand.installed is not None
             path = cand.installed.dist_info / "METADATA"
@@ -579,14 +488,19 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
 
     # -- candidates --------------------------------------------------------------------------
 
-    def _cand(self, name: str, display: str, info: _VersionInfo, extras: frozenset[str]) -> _Cand:
-        key = (_identifier(name, extras), info.version, info.link.url if info.link else "")
+    def _cand(self, name: str, display: str, info: VersionInfo, extras: frozenset[str]) -> Cand:
+        key = (make_identifier(name, extras), info.version, info.link.url if info.link else "")
         if key not in self._cands:
-            self._cands[key] = _Cand(NormalizedName(name), display, info.version, info.link,
+            self._cands[key] = Cand(NormalizedName(name), display, info.version, info.link,
                                      None, extras)
         return self._cands[key]
 
-    def _installed_cand(self, name: str, extras: frozenset[str]) -> _Cand | None:
+    def display_name(self, name: str) -> str:
+        """*name* as spelled by the first candidate of it seen, else as given."""
+        return next((str(c.display_name) for c in self._cands.values() if c.name == name),
+                    name)
+
+    def _installed_cand(self, name: str, extras: frozenset[str]) -> Cand | None:
         dist = self.installed.get(NormalizedName(name))
         if dist is None:
             return None
@@ -594,22 +508,22 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
             version = Version(dist.version)
         except InvalidVersion:
             return None
-        key = (_identifier(name, extras), version, "<installed>")
+        key = (make_identifier(name, extras), version, "<installed>")
         if key not in self._cands:
-            self._cands[key] = _Cand(NormalizedName(name), dist.display_name, version, None,
+            self._cands[key] = Cand(NormalizedName(name), dist.display_name, version, None,
                                      dist, extras)
         return self._cands[key]
 
     def direct_candidate(self, name: str, display: str, url: str,
-                         extras: frozenset[str]) -> _Cand | str:
+                         extras: frozenset[str]) -> Cand | str:
         """The candidate a ``name @ URL`` requirement names, or why it cannot be used."""
-        key = f"{_identifier(name, extras)} @ {url}"
+        key = f"{make_identifier(name, extras)} @ {url}"
         if key not in self._direct:
             self._direct[key] = self._make_direct(name, display, url, extras)
         return self._direct[key]
 
     def _make_direct(self, name: str, display: str, url: str,
-                     extras: frozenset[str]) -> _Cand | str:
+                     extras: frozenset[str]) -> Cand | str:
         link = link_from_url(url)
         if not link.is_wheel:
             return f"{redact_url(url)} is not a wheel (inst installs wheels only)"
@@ -621,18 +535,18 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
             return f"{link.filename} is a wheel of {wname}, not {name}"
         if not any(str(t) in self.tag_rank for t in tags):
             return f"{link.filename} does not match this environment's tags"
-        return _Cand(NormalizedName(name), display, version, link, None, extras, is_direct=True)
+        return Cand(NormalizedName(name), display, version, link, None, extras, is_direct=True)
 
-    def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[_Requirement]],
-                     incompatibilities: Mapping[str, Iterator[_Candidate]]) -> list[_Candidate]:
+    def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[AnyReq]],
+                     incompatibilities: Mapping[str, Iterator[AnyCand]]) -> list[AnyCand]:
         """Candidates for *identifier* satisfying every requirement, best first."""
         reqs = list(requirements[identifier])
         if identifier == PYTHON:
             ok = all(r.specifier.contains(self.python, prereleases=True) for r in reqs)
-            return [_PythonCand(self.python)] if ok else []
-        named = [r for r in reqs if isinstance(r, _Req)]
+            return [PythonCand(self.python)] if ok else []
+        named = [r for r in reqs if isinstance(r, Req)]
         name, extras = named[0].name, named[0].extras
-        bad = {c.key for c in incompatibilities[identifier] if isinstance(c, _Cand)}
+        bad = {c.key for c in incompatibilities[identifier] if isinstance(c, Cand)}
         constraint = self.constraints.get(name)
         url = next((r.url for r in named if r.url), None) or (constraint.url if constraint
                                                                else None)
@@ -642,15 +556,15 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
             found = self._index_matches(named, constraint, extras)
         return [c for c in found if c.key not in bad]
 
-    def _direct_matches(self, reqs: list[_Req], url: str, extras: frozenset[str]) -> list[_Cand]:
+    def _direct_matches(self, reqs: list[Req], url: str, extras: frozenset[str]) -> list[Cand]:
         first = reqs[0]
         cand = self.direct_candidate(first.name, first.display_name, url, extras)
         if isinstance(cand, str) or not all(self._satisfies(r, cand) for r in reqs):
             return []
         return [cand]
 
-    def _index_matches(self, reqs: list[_Req], constraint: _Constraint | None,
-                       extras: frozenset[str]) -> list[_Cand]:
+    def _index_matches(self, reqs: list[Req], constraint: Constraint | None,
+                       extras: frozenset[str]) -> list[Cand]:
         name, display = reqs[0].name, reqs[0].display_name
         spec = SpecifierSet()
         for r in reqs:
@@ -658,17 +572,17 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
         if constraint is not None:
             spec &= constraint.specifier
         pinned = any(r.pinned for r in reqs)
-        allowed_hashes = self._allowed_hashes(reqs, constraint)
+        allowed_hashes = self.allowed_hashes(reqs, constraint)
         usable = [i for i in self.versions(name) if i.link is not None and (
-            i.yanked is None or pinned) and (allowed_hashes is None or _hash_ok(
+            i.yanked is None or pinned) and (allowed_hashes is None or hash_ok(
                 i.link, allowed_hashes))]
         keep = set(spec.filter([i.version for i in usable],
                                prereleases=True if self.options.pre else None))
         found = [self._cand(name, display, i, extras) for i in usable if i.version in keep]
         return self._order_with_installed(name, found, spec, constraint, extras)
 
-    def _allowed_hashes(self, reqs: list[_Req],
-                        constraint: _Constraint | None) -> frozenset[str] | None:
+    def allowed_hashes(self, reqs: list[Req],
+                        constraint: Constraint | None) -> frozenset[str] | None:
         sets = [r.hashes for r in reqs if r.hashes]
         if constraint is not None and constraint.hashes:
             sets.append(constraint.hashes)
@@ -676,9 +590,9 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
             return None
         return frozenset.intersection(*sets)
 
-    def _order_with_installed(self, name: str, found: list[_Cand], spec: SpecifierSet,
-                              constraint: _Constraint | None,
-                              extras: frozenset[str]) -> list[_Cand]:
+    def _order_with_installed(self, name: str, found: list[Cand], spec: SpecifierSet,
+                              constraint: Constraint | None,
+                              extras: frozenset[str]) -> list[Cand]:
         """Put the installed distribution where the upgrade policy wants it."""
         inst = self._installed_cand(name, extras)
         if inst is None or not spec.contains(inst.version, prereleases=True):
@@ -693,24 +607,24 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
         newer = [c for c in others if c.version > inst.version]
         return [*newer, inst, *[c for c in others if c.version < inst.version]]
 
-    def _satisfies(self, req: _Req, cand: _Cand) -> bool:
+    def _satisfies(self, req: Req, cand: Cand) -> bool:
         if req.url is not None:
-            return cand.link is not None and _same_url(cand.link.url, req.url)
+            return cand.link is not None and same_url(cand.link.url, req.url)
         return req.specifier.contains(cand.version, prereleases=True)
 
     # -- resolvelib interface ----------------------------------------------------------------
 
-    def identify(self, requirement_or_candidate: _Requirement | _Candidate) -> str:
+    def identify(self, requirement_or_candidate: AnyReq | AnyCand) -> str:
         """``name`` or ``name[extra,...]``; ``<python>`` for Requires-Python."""
         return requirement_or_candidate.identifier
 
-    def get_preference(self, identifier: str, resolutions: Mapping[str, _Candidate],
-                       candidates: Mapping[str, Iterator[_Candidate]],
+    def get_preference(self, identifier: str, resolutions: Mapping[str, AnyCand],
+                       candidates: Mapping[str, Iterator[AnyCand]],
                        information: Mapping[str, Iterator[Any]],
                        backtrack_causes: Sequence[Any]) -> tuple[object, ...]:
         """Pinned/direct first, then conflict causes, fewer candidates, shallower."""
         infos = list(information[identifier])
-        reqs = [i.requirement for i in infos if isinstance(i.requirement, _Req)]
+        reqs = [i.requirement for i in infos if isinstance(i.requirement, Req)]
         exact = identifier == PYTHON or any(r.url or r.pinned for r in reqs)
         causes = {c.requirement.identifier for c in backtrack_causes}
         causes |= {c.parent.identifier for c in backtrack_causes if c.parent is not None}
@@ -724,17 +638,17 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
         self._depth[identifier] = depth
         return depth
 
-    def is_satisfied_by(self, requirement: _Requirement, candidate: _Candidate) -> bool:
+    def is_satisfied_by(self, requirement: AnyReq, candidate: AnyCand) -> bool:
         """Whether *candidate* satisfies *requirement* (pre-releases already filtered)."""
-        if isinstance(requirement, _PythonReq) or isinstance(candidate, _PythonCand):
+        if isinstance(requirement, PythonReq) or isinstance(candidate, PythonCand):
             return requirement.specifier.contains(candidate.version, prereleases=True)
         return self._satisfies(requirement, candidate)
 
-    def get_dependencies(self, candidate: _Candidate) -> list[_Requirement]:
+    def get_dependencies(self, candidate: AnyCand) -> list[AnyReq]:
         """Requires-Dist (markers evaluated), Requires-Python, and an extra's base pin."""
-        if isinstance(candidate, _PythonCand):
+        if isinstance(candidate, PythonCand):
             return []
-        deps: list[_Requirement] = []
+        deps: list[AnyReq] = []
         if candidate.extras:
             deps.append(self._base_requirement(candidate))
         if self.options.no_deps:
@@ -743,17 +657,17 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
         if not candidate.extras:
             spec = self._specifier(meta.requires_python)
             if spec is not None and candidate.installed is None:
-                deps.append(_PythonReq(spec))
+                deps.append(PythonReq(spec))
         deps += self._requires_dist(candidate, meta)
-        self._prefetch([d.name for d in deps if isinstance(d, _Req)])
+        self._prefetch([d.name for d in deps if isinstance(d, Req)])
         return deps
 
-    def _base_requirement(self, cand: _Cand) -> _Req:
+    def _base_requirement(self, cand: Cand) -> Req:
         url = cand.link.url if cand.is_direct and cand.link else None
-        return _Req(cand.name, cand.display_name, frozenset(),
+        return Req(cand.name, cand.display_name, frozenset(),
                     SpecifierSet(f"==={cand.version}"), url, None)
 
-    def _requires_dist(self, cand: _Cand, meta: CoreMetadata) -> list[_Req]:
+    def _requires_dist(self, cand: Cand, meta: CoreMetadata) -> list[Req]:
         provided = {canonical(e) for e in meta.provides_extra}
         for extra in sorted(cand.extras - provided):
             self._warn(f"{cand.display_name} {cand.version} does not provide the extra "
@@ -770,12 +684,12 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
                     continue
             elif cand.extras:
                 continue
-            out.append(_Req(canonical(req.name), req.name,
+            out.append(Req(canonical(req.name), req.name,
                             frozenset(canonical(e) for e in req.extras), req.specifier,
                             req.url, None))
         return out
 
-    def _parse_dependency(self, text: str, cand: _Cand) -> Requirement | None:
+    def _parse_dependency(self, text: str, cand: Cand) -> Requirement | None:
         if text not in self._req_cache:
             try:
                 self._req_cache[text] = Requirement(text)
@@ -790,15 +704,6 @@ class _Provider(resolvelib.AbstractProvider[_Requirement, _Candidate, str]):
             self.warnings.append(message)
 
 
-def _hash_ok(link: Link, allowed: frozenset[str]) -> bool:
-    known = [f"{algo}:{digest}" for algo, digest in link.hashes.items()]
-    return not known or any(h in allowed for h in known)
-
-
-def _same_url(a: str, b: str) -> bool:
-    return a.partition("#")[0] == b.partition("#")[0]
-
-
 def _wheel_metadata_file(path: Path) -> bytes:
     with zipfile.ZipFile(path) as zf:
         for entry in zf.namelist():
@@ -807,44 +712,44 @@ def _wheel_metadata_file(path: Path) -> bytes:
     raise KeyError("no .dist-info/METADATA in the wheel")
 
 
-class _Hooks(resolvelib.BaseReporter[_Requirement, _Candidate, str]):
+class _Hooks(resolvelib.BaseReporter[AnyReq, AnyCand, str]):
     """Records who required what and why versions were rejected; forwards progress."""
 
     def __init__(self, provider: _Provider, reporter: ResolveReporter | None) -> None:
         self.provider, self.reporter = provider, reporter
 
-    def adding_requirement(self, requirement: _Requirement, parent: _Candidate | None) -> None:
+    def adding_requirement(self, requirement: AnyReq, parent: AnyCand | None) -> None:
         # A root's source wins (shortest story); otherwise the latest requirer, which is the
         # one still in play after backtracking.
         via = self.provider.via
-        if isinstance(requirement, _Req) and not isinstance(via.get(requirement.identifier), str):
+        if isinstance(requirement, Req) and not isinstance(via.get(requirement.identifier), str):
             if parent is None:
                 via[requirement.identifier] = requirement.source or ""
-            elif isinstance(parent, _Cand):
+            elif isinstance(parent, Cand):
                 via[requirement.identifier] = parent
 
-    def rejecting_candidate(self, criterion: Any, candidate: _Candidate) -> None:
-        if isinstance(candidate, _Cand):
+    def rejecting_candidate(self, criterion: Any, candidate: AnyCand) -> None:
+        if isinstance(candidate, Cand):
             ident = next((i.requirement.identifier for i in criterion.information), PYTHON)
             key = (candidate.name, candidate.version)
             self.provider.rejections.setdefault(key, (ident, list(criterion.information)))
             if self.reporter is not None:
                 self.reporter.rejected(candidate.name, str(candidate.version))
 
-    def pinning(self, candidate: _Candidate) -> None:
-        if self.reporter is not None and isinstance(candidate, _Cand) and not candidate.extras:
+    def pinning(self, candidate: AnyCand) -> None:
+        if self.reporter is not None and isinstance(candidate, Cand) and not candidate.extras:
             self.reporter.pinned(candidate.name, str(candidate.version))
 
 
 # --- the result ---------------------------------------------------------------------------------
 
 def _build_resolution(provider: _Provider, result: Any) -> Resolution:
-    mapping: Mapping[str, _Candidate] = result.mapping
-    bases: dict[str, _Cand] = {
-        c.name: c for c in mapping.values() if isinstance(c, _Cand) and not c.extras}
+    mapping: Mapping[str, AnyCand] = result.mapping
+    bases: dict[str, Cand] = {
+        c.name: c for c in mapping.values() if isinstance(c, Cand) and not c.extras}
     extras: dict[str, set[str]] = {}
     for cand in mapping.values():
-        if isinstance(cand, _Cand) and cand.extras:
+        if isinstance(cand, Cand) and cand.extras:
             extras.setdefault(cand.name, set()).update(cand.extras)
     requested_extras: dict[str, set[str]] = {}
     hashes: dict[str, set[str]] = {}
@@ -869,15 +774,15 @@ def _build_resolution(provider: _Provider, result: Any) -> Resolution:
     return Resolution(tuple(pins), tuple(provider.warnings))
 
 
-def _install_order(graph: Any, bases: Mapping[str, _Cand]) -> list[str]:
+def _install_order(graph: Any, bases: Mapping[str, Cand]) -> list[str]:
     """Dependencies before dependents (depth-first post-order; cycles broken by name).
 
     An extra's dependencies count as dependencies of the project itself.
     """
     children: dict[str | None, set[str]] = {}
     for key in graph:
-        parent = None if key is None else _base_name(key)
-        kids = {_base_name(c) for c in graph.iter_children(key)} - {parent}
+        parent = None if key is None else base_name(key)
+        kids = {base_name(c) for c in graph.iter_children(key)} - {parent}
         children.setdefault(parent, set()).update(k for k in kids if k in bases)
     order: list[str] = []
     seen: set[str | None] = set()
@@ -895,7 +800,7 @@ def _install_order(graph: Any, bases: Mapping[str, _Cand]) -> list[str]:
     return order
 
 
-def _action(provider: _Provider, cand: _Cand) -> tuple[Link | None, InstalledDist | None, Action]:
+def _action(provider: _Provider, cand: Cand) -> tuple[Link | None, InstalledDist | None, Action]:
     if cand.installed is not None:
         return None, cand.installed, "keep"
     dist = provider.installed.get(cand.name)
@@ -921,139 +826,3 @@ def _installed_url(dist: InstalledDist) -> str | None:
         return None
     url = data.get("url") if isinstance(data, dict) else None
     return url.partition("#")[0] if isinstance(url, str) else None
-
-
-# --- explaining a failure -----------------------------------------------------------------------
-
-_MAX_VERSIONS = 8
-
-
-class _Explainer:
-    """Turns resolvelib's causes into lines: who required what, and why versions were refused."""
-
-    def __init__(self, provider: _Provider) -> None:
-        self.p = provider
-        self.hint: str | None = None
-
-    def explain(self, causes: list[Any]) -> tuple[str, str | None]:
-        groups: dict[str, list[Any]] = {}
-        for info in causes:
-            groups.setdefault(info.requirement.identifier, []).append(info)
-        sections = [self._python(infos) if ident == PYTHON else self._project(infos)
-                    for ident, infos in groups.items()]
-        return "\n".join(sections), self.hint
-
-    def who(self, info: Any) -> str:
-        """'command line', or 'a 1.0 <- b 2.0 <- requirements.txt:3'."""
-        return " <- ".join(self._chain(info))
-
-    def _chain(self, info: Any) -> list[str]:
-        if info.parent is None:
-            return [str(info.requirement.source)]
-        parts: list[str] = []
-        node: _Candidate | str = info.parent
-        while isinstance(node, _Cand) and len(parts) < 6:
-            text = str(node)
-            if text in parts:
-                break
-            parts.append(text)
-            node = self.p.via.get(node.identifier, "")
-        if isinstance(node, str) and node:
-            parts.append(node)
-        return parts
-
-    def _python(self, infos: list[Any]) -> str:
-        lines = [f"the target Python {self.p.python} is not supported:"]
-        for info in infos:
-            first, *rest = self._chain(info)
-            via = f" (via {' <- '.join(rest)})" if rest else ""
-            lines.append(f"  {first} requires Python {info.requirement.specifier}{via}")
-        return "\n".join(lines)
-
-    def _project(self, infos: list[Any]) -> str:
-        first: _Req = infos[0].requirement
-        lines = [f"  {i.requirement} required by {self.who(i)}" for i in infos]
-        direct = next((i.requirement for i in infos if i.requirement.url), None)
-        if direct is not None:
-            found = self.p.direct_candidate(first.name, first.display_name, direct.url,
-                                            first.extras)
-            head = (f"cannot use {direct}: {found}" if isinstance(found, str)
-                    else f"the requirements on {first.display_name} conflict:")
-            return "\n".join([head, *lines])
-        if not self.p.links(first.name):
-            self.hint = ("check the name, and the index-url, extra-index-url and find-links "
-                         "settings")
-            return "\n".join([f"no project named {first.display_name!r} was found on the "
-                              "configured indexes", *lines])
-        head = f"no version of {first.display_name} satisfies the requirements:"
-        return "\n".join([head, *lines, *self._versions(first, infos),
-                          *self._parents(first.name, infos)])
-
-    def _parents(self, project: str, infos: list[Any]) -> list[str]:
-        """Why the other versions of the requiring projects were given up, when known."""
-        shown = {(i.parent.name, i.parent.version) for i in infos if isinstance(i.parent, _Cand)}
-        lines = []
-        for name in dict.fromkeys(n for n, _v in sorted(shown) if n != project):
-            for (rname, version), (ident, rinfos) in self.p.rejections.items():
-                if rname == name and (rname, version) not in shown:
-                    text = self._rejection(name, version, ident, rinfos)
-                    lines.append(f"  {self._display(name)} {version}: {text}")
-        return lines[:_MAX_VERSIONS]
-
-    def _display(self, name: str) -> str:
-        return next((str(c.display_name) for c in self.p._cands.values() if c.name == name),
-                    name)
-
-    def _versions(self, first: _Req, infos: list[Any]) -> list[str]:
-        reqs = [i for i in infos if isinstance(i.requirement, _Req)]
-        versions = self.p.versions(first.name)
-        lines = [f"  {first.display_name} {v.version}: {self._reason(first.name, v, reqs)}"
-                 for v in versions[:_MAX_VERSIONS]]
-        if len(versions) > _MAX_VERSIONS:
-            lines.append(f"  ... and {len(versions) - _MAX_VERSIONS} older versions")
-        return lines
-
-    def _reason(self, name: str, info: _VersionInfo, reqs: list[Any]) -> str:
-        if info.reason is not None:
-            return info.reason
-        assert info.link is not None
-        constraint = self.p.constraints.get(name)
-        # Version ranges first: "excluded by idna==3.7" explains more than a hash or pre-release
-        # reason for a version nobody asked for.
-        if constraint is not None and not constraint.specifier.contains(info.version, True):
-            text, source = constraint.texts[0]
-            return f"excluded by constraint {text} ({source})"
-        for i in reqs:
-            if not i.requirement.specifier.contains(info.version, prereleases=True):
-                return f"excluded by {i.requirement}"
-        if info.yanked is not None and not any(i.requirement.pinned for i in reqs):
-            return f"yanked ({info.yanked})" if info.yanked else "yanked"
-        allowed = self.p._allowed_hashes([i.requirement for i in reqs], constraint)
-        if allowed is not None and not _hash_ok(info.link, allowed):
-            expected = ", ".join(sorted(allowed)) or "(none: the --hash sets disagree)"
-            actual = ", ".join(f"{a}:{d}" for a, d in sorted(info.link.hashes.items()))
-            return (f"hash mismatch for {redact_url(info.link.url.partition('#')[0])}: "
-                    f"expected {expected}, the index says {actual}")
-        if info.version.is_prerelease and not self.p.options.pre and not any(
-                i.requirement.specifier.prereleases for i in reqs):
-            return "pre-release (allow with --pre)"
-        rejection = self.p.rejections.get((name, info.version))
-        return self._rejection(name, info.version, *rejection) if rejection else (
-            "rejected while backtracking")
-
-    def _rejection(self, name: str, version: Version, ident: str, infos: list[Any]) -> str:
-        if ident == PYTHON:
-            spec = infos[0].requirement.specifier
-            return f"requires Python {spec}, the target Python is {self.p.python}"
-
-        def own(i: Any) -> bool:
-            return isinstance(i.parent, _Cand) and i.parent.name == name and (
-                i.parent.version == version)
-
-        needs = ", ".join(str(i.requirement) for i in infos if own(i))
-        others = [f"{i.requirement} (required by {self.who(i)})" for i in infos if not own(i)]
-        if others:
-            return f"needs {needs}, which conflicts with {'; '.join(others)}"
-        if not self.p.links(_base_name(ident)):
-            return f"needs {needs}, which is not on any configured index"
-        return f"needs {needs}, which no available version satisfies"
