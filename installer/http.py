@@ -35,6 +35,7 @@ from installer.errors import (
     redact_text,
     redact_url,
 )
+from installer.hosts import host_is_trusted
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -84,18 +85,6 @@ def select_proxy(url: str, proxy: str | None, no_proxy: Sequence[str]) -> str | 
         if host == name or host.endswith("." + name):
             return None
     return proxy
-
-
-def _host_match(url: str, trusted: Sequence[str]) -> bool:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return False
-    shown = f"[{host}]" if ":" in host else host
-    names = {host, shown, f"{shown}:{port}"}
-    return bool(host) and any(e.strip().lower() in names for e in trusted)
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -316,14 +305,14 @@ class HttpClient:
         if target in visited:
             raise NetworkError(shown, f"redirect loop (back to {redact_url(target)})")
         if (urlsplit(current).scheme == "https" and scheme == "http"
-                and not _host_match(target, self.config.trusted_hosts)):
+                and not host_is_trusted(target, self.config.trusted_hosts)):
             raise NetworkError(
                 shown, f"refused redirect from https to plain http ({redact_url(target)})",
                 hint="plain http is only allowed for hosts listed in trusted-host")
 
     def _check_url(self, url: str, shown: str) -> bool:
         parts = urlsplit(url)
-        trusted = _host_match(url, self.config.trusted_hosts)
+        trusted = host_is_trusted(url, self.config.trusted_hosts)
         if parts.scheme not in ("http", "https"):
             raise NetworkError(shown, f"unsupported URL scheme {parts.scheme!r}")
         if parts.scheme == "http" and not trusted:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from installer.errors import ConfigError, NetworkError, TLSError, find_cause, redact_url
+from installer.hosts import host_is_trusted
 
 TrustMode = Literal["certifi", "system", "system+certifi"]
 TRUST_MODES: tuple[str, ...] = ("certifi", "system", "system+certifi")
@@ -109,21 +110,6 @@ class TrustConfig:
             reason, detail = classify(exc, self.policy_for(url))
             return TLSError(url, reason, detail)
         return TLSError(url, diag.reason, diag.detail, hint=diag.fix)
-
-
-def host_is_trusted(url: str, trusted_hosts: Sequence[str]) -> bool:
-    """Exact match of *url*'s host or host:port against *trusted_hosts* (no suffix tricks)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        return False
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return False
-    shown = f"[{host}]" if ":" in host else host
-    names = {host, shown, f"{shown}:{port}"}
-    return any(entry.strip().lower() in names for entry in trusted_hosts)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
