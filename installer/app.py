@@ -150,7 +150,7 @@ def recovered(env: Environment, out: Any) -> Environment:
     from dataclasses import replace
 
     from installer.environment import scan_installed
-    from installer.wheel import recover_pending
+    from installer.txn import recover_pending
 
     messages = recover_pending(env, on_wait=out.info)
     for message in messages:

@@ -272,7 +272,7 @@ def _submitter(pool: Any) -> Any:
 
 def _install(ctx: Context, env: Environment, changes: Any, files: list[Any],
              cache: Cache, pool: Any = None) -> Any:
-    from installer.wheel import Transaction
+    from installer.txn import Transaction
 
     by_url = {f.link.url: f for f in files}
     # Under no-cache the transaction unpacks into its own folder (same filesystem as env).

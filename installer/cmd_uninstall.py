@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context) -> int:
     """Confirm (on a terminal, without -y), then remove in one transaction."""
-    from installer.wheel import uninstall
+    from installer.txn import uninstall
 
     env = app.recovered(app.target_environment(ctx.settings, ctx.environ, ctx.cwd), ctx.out)
     present = [env.installed[canonical(n)] for n in ctx.args.names

@@ -26,7 +26,7 @@ import pytest
 
 from installer.environment import query_environment
 from installer.models import Environment
-from installer.wheel import CRASH_ENV, check_environment, installed_distributions
+from installer.txn import CRASH_ENV, check_environment, installed_distributions
 from tests.helpers.faults_world import ROOT, inst_install
 from tests.helpers.index_server import IndexServer, SimpleIndex
 from tests.helpers.install_env import clone_venv, make_venv, tree_digest

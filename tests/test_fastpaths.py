@@ -15,7 +15,8 @@ from installer.errors import WheelError
 from installer.models import Environment
 from installer.reqfile import parse_args, parse_requirement
 from installer.resolver import ResolveOptions, resolve, resolve_installed
-from installer.wheel import Transaction, check_environment, installed_distributions, record_hash
+from installer.txn import Transaction, check_environment, installed_distributions
+from installer.wheel import record_hash
 from tests.helpers.install_env import make_venv, tree_digest
 from tests.helpers.resolver_index import RecordingIndex, build_index, installed_dist, make_env
 from tests.helpers.wheels import make_wheel, sha256_file
@@ -123,7 +124,7 @@ from pathlib import Path
 from installer.cache import Cache
 from installer.environment import query_environment
 from installer.errors import WheelError
-from installer.wheel import Transaction
+from installer.txn import Transaction
 python, cache, *wheels = sys.argv[1:]
 env = query_environment(Path(python), None)
 assert threading.active_count() == 1
@@ -168,7 +169,8 @@ from pathlib import Path
 from installer.cache import Cache
 from installer.environment import query_environment
 from installer.errors import WheelError
-from installer.wheel import Transaction, UnpackPool
+from installer.txn import Transaction
+from installer.wheel import UnpackPool
 python, cache, *wheels = sys.argv[1:]
 env = query_environment(Path(python), None)
 cache = Cache(Path(cache))

@@ -13,7 +13,7 @@ import pytest
 from installer.cache import Cache
 from installer.errors import InstallError
 from installer.models import Environment
-from installer.wheel import (
+from installer.txn import (
     CRASH_ENV,
     check_environment,
     env_lock,

@@ -20,7 +20,8 @@ import pytest
 from installer.cache import Cache
 from installer.errors import WheelError
 from installer.models import Environment
-from installer.wheel import check_environment, install_wheels, validate_wheel
+from installer.txn import check_environment, install_wheels
+from installer.wheel import validate_wheel
 from tests.helpers.install_env import make_venv, tree_digest
 from tests.helpers.wheels import make_wheel, metadata_text
 
@@ -238,7 +239,7 @@ def test_error_wheel_overwrites_inst_itself(tmp_path: Path) -> None:
         from pathlib import Path
         from installer.environment import query_environment, scheme_for_target
         from installer.errors import WheelError
-        from installer.wheel import install_wheels
+        from installer.txn import install_wheels
         env = scheme_for_target(query_environment(Path(sys.executable), None),
                                 target=Path({str(target)!r}))
         try:

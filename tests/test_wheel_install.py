@@ -14,14 +14,14 @@ import pytest
 from installer.cache import Cache
 from installer.errors import InstallError
 from installer.models import Environment
-from installer.wheel import (
+from installer.txn import (
     Transaction,
     check_environment,
     install_wheels,
     installed_distributions,
-    record_hash,
     uninstall,
 )
+from installer.wheel import record_hash
 from tests.helpers.install_env import clone_venv, make_venv, tree_digest
 from tests.helpers.wheels import make_wheel
 

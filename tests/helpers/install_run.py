@@ -11,7 +11,7 @@ from pathlib import Path
 
 from installer.cache import Cache
 from installer.environment import query_environment
-from installer.wheel import install_wheels
+from installer.txn import install_wheels
 
 
 def main(argv: list[str]) -> int:
