@@ -18,11 +18,11 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urlsplit
 
 from installer.cache import Cache
 from installer.errors import HashMismatch, InstallError, NetworkError, redact_url
+from installer.fsutil import path_from_file_url
 from installer.models import Link
 from installer.models import canonical as canonical_name
 
@@ -190,10 +190,9 @@ def _known_sha256(item: DownloadItem) -> list[str]:
 def _local_path(url: str) -> Path | None:
     if "://" not in url:
         return Path(url)
-    parts = urlsplit(url)
-    if parts.scheme != "file":
+    if urlsplit(url).scheme != "file":
         return None
-    return Path(url2pathname(unquote(parts.path)))
+    return path_from_file_url(url)
 
 
 def _algos(item: DownloadItem) -> tuple[str, ...]:

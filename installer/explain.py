@@ -1,7 +1,7 @@
 """Explain a failed resolution: who required what, and why each version was refused.
 
-The provider (:class:`installer.resolver._Provider`) is passed in; this module does not import
-the resolver at run time.
+The provider (:class:`installer.provider.Provider`) is passed in; this module does not import
+the provider or the resolver at run time.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from installer.errors import redact_url
 if TYPE_CHECKING:
     from packaging.version import Version
 
-    from installer.resolver import _Provider as Provider
+    from installer.provider import Provider
 
 _MAX_VERSIONS = 8
 

@@ -55,3 +55,20 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def path_from_file_url(url: str) -> Path:
+    """The local path of a ``file:`` URL, percent-decoded once.
+
+    Not ``urllib.request.url2pathname``: importing urllib.request pulls in http.client and ssl
+    (~15 ms), which a no-op install otherwise never needs.
+    """
+    from pathlib import Path
+    from urllib.parse import unquote, urlsplit
+
+    path = urlsplit(url).path
+    if os.name == "nt":  # pragma: no cover - drive letters and backslashes
+        import nturl2path
+
+        return Path(nturl2path.url2pathname(path))
+    return Path(unquote(path))

@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from installer.errors import HashMismatch, IndexError_
-from installer.fsutil import atomic_write
+from installer.fsutil import atomic_write, path_from_file_url
 from installer.models import Link, canonical
 
 MAX_BODY = 20 * 1024 * 1024
@@ -311,9 +311,7 @@ _IDENTITY = {"Accept-Encoding": "identity"}
 
 def local_path(url: str) -> Path:
     """The local path of a ``file:`` URL (decoded once)."""
-    from urllib.request import url2pathname
-
-    return Path(url2pathname(urlsplit(url).path))
+    return path_from_file_url(url)
 
 
 def metadata_from_wheel(http: HttpGetter, link: Link) -> bytes:

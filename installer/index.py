@@ -18,10 +18,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
-from urllib.request import url2pathname
 
 from installer._types import NormalizedName
 from installer.errors import HashMismatch, IndexError_, redact_url
+from installer.fsutil import path_from_file_url
 from installer.httpcache import (
     MAX_METADATA,
     CachedResponse,
@@ -329,7 +329,7 @@ class HttpIndexSource:
 
 
 def _read_local_index(url: str, name: NormalizedName) -> CachedResponse | None:
-    folder = Path(url2pathname(urlsplit(url).path))
+    folder = path_from_file_url(url)
     for filename, ctype in (("index.html", "text/html"),
                             ("index.json", "application/vnd.pypi.simple.v1+json")):
         try:

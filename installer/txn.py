@@ -1,8 +1,8 @@
 """Install wheels into an environment transactionally (PEP 376/627/610).
 
-Wheels are validated and unpacked by :mod:`installer.wheel`; this module plans their files,
-stages them, and commits through a journal that :func:`recover` finishes or undoes after a
-crash.
+Wheels are validated and unpacked by :mod:`installer.wheel` and their files planned by
+:mod:`installer.plan`; this module stages them, and commits through a journal that
+:func:`recover` finishes or undoes after a crash.
 
 Public API::
 
@@ -21,7 +21,6 @@ Public API::
 from __future__ import annotations
 
 import base64
-import configparser
 import contextlib
 import csv
 import errno
@@ -29,7 +28,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import stat
@@ -43,20 +41,15 @@ from pathlib import Path
 from installer.cache import MARKER, Cache
 from installer.errors import InstallError, WheelError
 from installer.models import Environment, InstalledDist, canonical
+from installer.plan import NewFile, generated, install_scheme, plan_wheel, state_root, within
 from installer.wheel import (
-    GENERATED_FILES,
     LinkMode,
     UnpackPool,
     UnpackResult,
     WheelInfo,
-    check_script_name,
-    record_hash,
     unpack_to_cache,
 )
 
-_ENTRY_POINT_VALUE = re.compile(
-    r"^(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+))?\s*(\[[^\]]*\])?$"
-)
 LOCK_NAME = ".inst.lock"
 TXN_PREFIX = ".inst-txn-"
 _JOURNAL = "journal.json"
@@ -65,6 +58,13 @@ _JOURNAL = "journal.json"
 #: recover() restore a consistent environment.
 CRASH_ENV = "INST_TEST_CRASH_AT"
 _INST_DIR = os.path.realpath(os.path.dirname(__file__))
+
+
+def _env_roots(env: Environment) -> list[str]:
+    roots = {os.path.realpath(state_root(env))}
+    keys = ("purelib", "platlib", "scripts", "data")
+    roots.update(os.path.realpath(env.paths[k]) for k in keys)
+    return sorted(roots)
 
 
 def _crash_point(name: str) -> None:
@@ -82,32 +82,11 @@ def _site_dirs(env: Environment) -> list[str]:
     return out
 
 
-def state_root(env: Environment) -> Path:
-    """The folder that holds the whole install scheme (a venv's prefix, a --target or --prefix
-    DIR); the lock file and transaction folders live here."""
-    keys = ("purelib", "platlib", "scripts", "data")
-    return Path(os.path.commonpath([os.path.abspath(env.paths[k]) for k in keys]))
-
-
-def _env_roots(env: Environment) -> list[str]:
-    roots = {os.path.realpath(state_root(env))}
-    keys = ("purelib", "platlib", "scripts", "data")
-    roots.update(os.path.realpath(env.paths[k]) for k in keys)
-    return sorted(roots)
-
-
-def _within(path: str, root: str) -> bool:
-    """True when *path* is *root* or lies under it; both absolute and normalized (normpath or
-    realpath), so a string-prefix test is exact (and ~20x cheaper than commonpath)."""
-    if path == root:
-        return True
-    return path.startswith(root if root.endswith(os.sep) else root + os.sep)
-
 
 def _inside_env(path: str, roots: list[str]) -> bool:
     """True when *path* (not following its last component) lies inside the environment."""
     real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
-    return any(_within(real, root) for root in roots)
+    return any(within(real, root) for root in roots)
 
 
 def _read_dist(dist_info: Path) -> InstalledDist:
@@ -332,135 +311,6 @@ def recover_pending(env: Environment, on_wait: Callable[[str], None] | None = No
         return recover(env)
 
 
-# -- planning ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _NewFile:
-    dest: str  # absolute, normalized
-    source: str | None  # file in the unpacked tree to link/copy, or
-    data: bytes | None  # generated content, written fresh
-    mode: int
-    record: str  # RECORD hash
-    size: int
-
-
-def _shebang(python: str) -> bytes:
-    if len(python) < 127 and " " not in python and "\n" not in python:
-        return f"#!{python}".encode()
-    # Long or spaced interpreter paths: the /bin/sh trampoline pip and installer write.
-    return f"#!/bin/sh\n'''exec' \"{python}\" \"$0\" \"$@\"\n' '''".encode()
-
-
-def _launcher(python: str, module: str, attr: str) -> bytes:
-    import_name = attr.split(".")[0]
-    body = (
-        "# -*- coding: utf-8 -*-\n"
-        "import re\n"
-        "import sys\n"
-        f"from {module} import {import_name}\n"
-        'if __name__ == "__main__":\n'
-        '    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])\n'
-        f"    sys.exit({attr}())\n"
-    )
-    return _shebang(python) + b"\n" + body.encode()
-
-
-def _rewrite_script(python: str, data: bytes) -> bytes:
-    first, nl, rest = data.partition(b"\n")
-    m = re.fullmatch(rb"#!pythonw?(?P<args>[ \t][^\r]*)?(?P<cr>\r?)", first)
-    if not m:
-        return data
-    return _shebang(python) + (m.group("args") or b"") + m.group("cr") + nl + rest
-
-
-def _entry_points(info: WheelInfo, tree: Path) -> list[tuple[str, str, str]]:
-    path = tree / info.dist_info / "entry_points.txt"
-    if not path.is_file():
-        return []
-    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    entry = f"{info.dist_info}/entry_points.txt"
-    try:
-        parser.read_string(path.read_text("utf-8"))
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise WheelError(info.filename, f"entry_points.txt is malformed ({exc})",
-                         entry=entry) from exc
-    out = []
-    for section in ("console_scripts", "gui_scripts"):
-        if not parser.has_section(section):
-            continue
-        for name, value in parser.items(section):
-            check_script_name(info.filename, name, "entry point")
-            m = _ENTRY_POINT_VALUE.match(value.strip())
-            if not m or not m.group("attr"):
-                raise WheelError(info.filename, f"entry point {name!r} has an invalid value "
-                                 f"{value!r}", entry=entry)
-            out.append((name, m.group("module"), m.group("attr")))
-    return out
-
-
-def _scheme(env: Environment, info: WheelInfo) -> dict[str, str]:
-    paths = {k: os.path.normpath(v) for k, v in env.paths.items()}
-    major_minor = ".".join(env.python_version.split(".")[:2])
-    headers = paths.get("headers") or os.path.join(
-        state_root(env), "include", "site", f"python{major_minor}", info.name)
-    return {
-        "purelib": paths["purelib"], "platlib": paths["platlib"], "scripts": paths["scripts"],
-        "data": paths["data"], "headers": os.path.normpath(headers),
-    }
-
-
-def _dest(info: WheelInfo, root: str, rel: str, entry: str) -> str:
-    dest = os.path.normpath(os.path.join(root, *rel.split("/")))
-    if not _within(dest, root) or dest == root:
-        raise WheelError(info.filename, "file would be installed outside its target "
-                         "directory", entry=entry)
-    return dest
-
-
-def _plan_wheel(env: Environment, info: WheelInfo, tree: Path) -> list[_NewFile]:
-    """Every file the wheel installs (except the generated dist-info files)."""
-    scheme = _scheme(env, info)
-    site = scheme["purelib" if info.root_is_purelib else "platlib"]
-    python = str(env.python)
-    files: dict[str, _NewFile] = {}
-    base = str(tree) + os.sep
-    for rec in info.records:
-        top, _, rest = rec.path.partition("/")
-        if top == info.dist_info and rest in GENERATED_FILES:
-            continue
-        source = base + rec.path.replace("/", os.sep)
-        if top == info.data_dir:
-            key, _, rel = rest.partition("/")
-            dest = _dest(info, scheme[key], rel, rec.path)
-            if key == "scripts":
-                data = _rewrite_script(python, Path(source).read_bytes())
-                files[dest] = _NewFile(dest, None, data, 0o755, record_hash(data), len(data))
-                continue
-        else:
-            dest = _dest(info, site, rec.path, rec.path)
-        # mode 0: linked or copied files keep the mode of their verified source in the tree.
-        files[dest] = _NewFile(dest, source, None, 0, rec.hash, rec.size or 0)
-    for name, module, attr in _entry_points(info, tree):
-        dest = _dest(info, scheme["scripts"], name, name)
-        data = _launcher(python, module, attr)
-        files[dest] = _NewFile(dest, None, data, 0o755, record_hash(data), len(data))
-    return list(files.values())
-
-
-def _generated(info: WheelInfo, site: str, requested: bool,
-               direct_url: Mapping[str, object] | None) -> list[_NewFile]:
-    base = os.path.join(site, info.dist_info)
-    items: list[tuple[str, bytes]] = [("INSTALLER", b"inst\n")]
-    if requested:
-        items.append(("REQUESTED", b""))
-    if direct_url is not None:
-        items.append(("direct_url.json", json.dumps(dict(direct_url), sort_keys=True).encode()))
-    return [_NewFile(os.path.join(base, n), None, d, 0o644, record_hash(d), len(d))
-            for n, d in items]
-
-
 _COMPILE_SCRIPT = r"""
 import importlib.util, json, py_compile, sys
 jobs = json.load(sys.stdin)
@@ -480,7 +330,7 @@ class _WheelPlan:
     info: WheelInfo
     site: str
     # (staged path, file); staged is "" for a file created in place at commit time.
-    staged: list[tuple[str, _NewFile]]
+    staged: list[tuple[str, NewFile]]
 
 
 @dataclass
@@ -525,7 +375,7 @@ class Transaction:
         self._can_link = True
         self._ops: list[dict[str, str]] = []
         self._applied = 0
-        self._creates: dict[str, _NewFile] = {}
+        self._creates: dict[str, NewFile] = {}
         # parent folder -> (its realpath, is it a folder); the environment does not change
         # while the lock is held and nothing is applied before commit.
         self._dirs: dict[str, tuple[str, bool]] = {}
@@ -590,10 +440,10 @@ class Transaction:
         info, tree = done if done is not None else self._unpacked(Path(wheel), sha256)
         if any(p.info.project == info.project for p in self._plans):
             raise WheelError(info.filename, f"{info.name} is already part of this install")
-        files = _plan_wheel(self.env, info, tree)
-        scheme = _scheme(self.env, info)
+        files = plan_wheel(self.env, info, tree)
+        scheme = install_scheme(self.env, info)
         site = scheme["purelib" if info.root_is_purelib else "platlib"]
-        files += _generated(info, site, requested, direct_url)
+        files += generated(info, site, requested, direct_url)
         old = self._installed.get(info.project)
         if old is not None and old.name not in self._removing:
             self._remove_dist(old)
@@ -729,10 +579,10 @@ class Transaction:
         parent, name = os.path.split(dest)
         real_parent, parent_is_dir = self._dir_info(parent)
         real = os.path.join(real_parent, name)
-        if not any(_within(real, root) for root in self._roots):
+        if not any(within(real, root) for root in self._roots):
             raise WheelError(info.filename, "file would be installed outside the environment",
                              entry=os.path.relpath(dest, self._state_root))
-        if _within(real, _INST_DIR) and info.project != "inst":
+        if within(real, _INST_DIR) and info.project != "inst":
             raise WheelError(info.filename, "file would overwrite inst's own files",
                              entry=os.path.relpath(dest, self._state_root))
         if parent_is_dir and os.path.isdir(dest) and not os.path.islink(dest):
@@ -743,7 +593,7 @@ class Transaction:
         self._counter += 1
         return str(self._require_open() / sub / str(self._counter))
 
-    def _stage(self, nf: _NewFile) -> str:
+    def _stage(self, nf: NewFile) -> str:
         staged = self._next("stage")
         try:
             if nf.data is not None:
@@ -769,7 +619,7 @@ class Transaction:
                 self._can_link = False  # EXDEV, EPERM, EMLINK: copy from now on
         shutil.copy2(source, staged)
 
-    def _create(self, nf: _NewFile) -> None:
+    def _create(self, nf: NewFile) -> None:
         """Create *nf* at its destination, which did not exist (O_EXCL semantics)."""
         if nf.data is not None:
             fd = os.open(nf.dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, nf.mode)
@@ -866,7 +716,7 @@ class Transaction:
         for i, plan in enumerate(self._plans):
             for j, (staged, nf) in enumerate(plan.staged):
                 if nf.dest.endswith(".py") and any(
-                        _within(nf.dest, s) for s in _site_dirs(self.env)):
+                        within(nf.dest, s) for s in _site_dirs(self.env)):
                     src = staged or nf.source or self._stage(nf)
                     jobs[f"{i}:{j}"] = (src, nf.dest, self._next("stage"))
         if not jobs:
@@ -881,7 +731,7 @@ class Transaction:
             i = int(key.split(":")[0])
             out = jobs[key][2]
             digest, size = _file_hash(out)
-            nf = _NewFile(os.path.normpath(pyc), None, None, 0o644, digest, size)
+            nf = NewFile(os.path.normpath(pyc), None, None, 0o644, digest, size)
             self._plans[i].staged.append((out, nf))
 
     def _stage_records(self) -> None:
@@ -898,7 +748,7 @@ class Transaction:
                 writer.writerow([rel.replace(os.sep, "/"), nf.record, nf.size])
             writer.writerow([f"{plan.info.dist_info}/RECORD", "", ""])
             data = rows.getvalue().encode()
-            nf = _NewFile(record_path, None, data, 0o644, "", len(data))
+            nf = NewFile(record_path, None, data, 0o644, "", len(data))
             plan.staged.append(("", nf))
 
     def _build_ops(self) -> list[dict[str, str]]:
@@ -906,7 +756,7 @@ class Transaction:
         that replace an existing file) or create (new paths: linked or written in place,
         no staging copy and no second rename)."""
         backups = dict(self._removals)
-        files: list[tuple[str, _NewFile]] = []
+        files: list[tuple[str, NewFile]] = []
         for plan in self._plans:
             for staged, nf in plan.staged:
                 if self._exists(nf.dest):
