@@ -32,7 +32,7 @@ from tests.helpers.tls_servers import (
     Handler,
     HTTPSServer,
     TestPKI,
-    _parse_range,
+    reply_with_range,
     server_context,
 )
 from tests.helpers.wheels import make_wheel, wheel_metadata
@@ -289,18 +289,9 @@ class IndexServer:
 
     def _send_file(self, h: Handler, data: bytes) -> None:
         headers = {"Content-Type": "application/octet-stream"}
-        rng = h.headers.get("Range")
         if self.ranges:
             headers["Accept-Ranges"] = "bytes"
-        if self.ranges and rng and rng.startswith("bytes="):
-            start, end = _parse_range(rng[6:], len(data))
-            if start is None:
-                h.reply(416, b"", {"Content-Range": f"bytes */{len(data)}"})
-                return
-            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            h.reply(206, data[start:end + 1], headers)
-            return
-        h.reply(200, data, headers)
+        reply_with_range(h, data, headers, self.ranges)
 
 
 def _accept_q(accept: str) -> Mapping[str, float]:

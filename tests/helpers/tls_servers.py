@@ -336,18 +336,24 @@ def file_behaviour(root: Path) -> Behaviour:
             else "application/octet-stream")
         headers = {"Content-Type": ctype, "Accept-Ranges": "bytes",
                    "ETag": f'"{len(data)}-{int(path.stat().st_mtime)}"'}
-        rng = h.headers.get("Range")
-        if rng and rng.startswith("bytes="):
-            start, end = _parse_range(rng[6:], len(data))
-            if start is None:
-                h.reply(416, b"", {"Content-Range": f"bytes */{len(data)}"})
-                return
-            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            h.reply(206, data[start:end + 1], headers)
-            return
-        h.reply(200, data, headers)
+        reply_with_range(h, data, headers)
 
     return run
+
+
+def reply_with_range(h: Handler, data: bytes, headers: dict[str, str],
+                     ranges: bool = True) -> None:
+    """200 with *data*, or 206/416 for a single ``Range: bytes=`` request when *ranges*."""
+    rng = h.headers.get("Range")
+    if ranges and rng and rng.startswith("bytes="):
+        start, end = _parse_range(rng[6:], len(data))
+        if start is None:
+            h.reply(416, b"", {"Content-Range": f"bytes */{len(data)}"})
+            return
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        h.reply(206, data[start:end + 1], headers)
+        return
+    h.reply(200, data, headers)
 
 
 def _parse_range(spec: str, size: int) -> tuple[int | None, int]:
