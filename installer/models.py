@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,12 +10,12 @@ from typing import Protocol
 
 from installer._types import NormalizedName
 
+_SEPARATORS = re.compile(r"[-_.]+")
+
 
 def canonical(name: str) -> NormalizedName:
     """PEP 503 normalized project name (same as ``packaging.utils.canonicalize_name``)."""
-    import re
-
-    return NormalizedName(re.sub(r"[-_.]+", "-", name).lower())
+    return NormalizedName(_SEPARATORS.sub("-", name).lower())
 
 
 @dataclass(frozen=True)
