@@ -1,10 +1,12 @@
-"""Frozen records without importing :mod:`dataclasses`.
+"""Records (frozen by default) without importing :mod:`dataclasses`.
 
-``dataclasses`` pulls in ``inspect`` (and ``ast``, ``dis``): about 7 ms, a third of what
-``inst config get`` may cost in total (issue 7: under 2x ``python -c pass``). The modules on
-that path (options, _types, config, context, output) declare their value objects with
-:func:`record` instead; mypy sees it as a dataclass through PEP 681 ``dataclass_transform``.
-Everything off that path uses real dataclasses.
+``dataclasses`` pulls in ``inspect`` (and ``ast``, ``dis``): about 7 ms, plus ~0.3 ms per class
+to build its methods, paid by every ``inst`` run. Issue 7 wants ``inst config get`` under 2x
+``python -c pass`` and a no-op install under 2x that + 50 ms, so the modules on those paths
+declare their value objects with :func:`record`, which generates the same ``__init__``,
+``__repr__``, ``__eq__`` and ``__hash__`` as ``@dataclass`` (one small ``exec`` per class, so
+instances are as cheap to make as dataclass instances). mypy sees it as a dataclass through
+PEP 681 ``dataclass_transform``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, TypeVar
+    from typing import Any, TypeVar, overload
 
     from typing_extensions import dataclass_transform
 
@@ -22,93 +24,119 @@ else:
         return lambda f: f
 
 
-class _Factory:
-    __slots__ = ("make",)
+class _Missing:
+    __slots__ = ()
 
-    def __init__(self, make: Callable[[], object]) -> None:
-        self.make = make
-
-
-def field(*, default_factory: Callable[[], T]) -> T:
-    """A field whose default is made fresh for each instance (like dataclasses.field)."""
-    return _Factory(default_factory)  # type: ignore[return-value]
+    def __repr__(self) -> str:
+        return "MISSING"
 
 
-def _fields(cls: type) -> tuple[list[str], dict[str, object]]:
-    names: list[str] = []
-    defaults: dict[str, object] = {}
-    for klass in reversed(cls.__mro__):
-        for name, annotation in klass.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
-            if str(annotation).startswith("ClassVar"):
-                continue
-            if name not in names:
-                names.append(name)
-            if name in klass.__dict__:
-                defaults[name] = klass.__dict__[name]
-    return names, defaults
+MISSING: Any = _Missing()
+
+
+class _Field:
+    __slots__ = ("default", "factory", "repr")
+
+    def __init__(self, default: object, factory: object, repr: bool) -> None:
+        self.default, self.factory, self.repr = default, factory, repr
+
+
+if TYPE_CHECKING:
+    @overload
+    def field(*, default: T, repr: bool = True) -> T: ...
+
+    @overload
+    def field(*, default_factory: Callable[[], T], repr: bool = True) -> T: ...
+
+
+def field(*, default: Any = MISSING, default_factory: Any = MISSING,
+          repr: bool = True) -> Any:
+    """A field with a *default* or a *default_factory* (made fresh for each instance), or one
+    left out of ``repr`` (like :func:`dataclasses.field`)."""
+    return _Field(default, default_factory, repr)
+
+
+def _specs(cls: type) -> dict[str, _Field]:
+    """Every field of *cls*, base classes' first, as the class body declared it."""
+    specs: dict[str, _Field] = dict(getattr(cls, "__record_fields__", {}))
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
+        if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
+            continue
+        value = cls.__dict__.get(name, MISSING)
+        specs.pop(name, None)  # a redeclared field moves to the end, as in dataclasses
+        specs[name] = value if isinstance(value, _Field) else _Field(value, MISSING, True)
+    return specs
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def record(cls: type[T] | None = None, *, frozen: bool = True) -> Any:
-    """Give *cls* ``__init__``, ``__repr__``, ``__eq__`` (and ``__hash__`` when frozen)."""
+def record(cls: type[T] | None = None, *, frozen: bool = True, eq: bool = True) -> Any:
+    """Give *cls* ``__init__``, ``__repr__``, ``__eq__`` (unless ``eq=False``) and, when
+    frozen, ``__hash__`` and a ``__setattr__`` that refuses."""
 
     def wrap(klass: type[T]) -> type[T]:
-        _build(klass, frozen)
+        _build(klass, frozen, eq)
         return klass
 
     return wrap if cls is None else wrap(cls)
 
 
-def _build(klass: type, frozen: bool) -> None:
-    names, defaults = _fields(klass)
-    for name, value in defaults.items():
-        if isinstance(value, _Factory) and name in klass.__dict__:
-            delattr(klass, name)
+def _init_source(specs: dict[str, _Field], frozen: bool) -> tuple[str, dict[str, object]]:
+    params, body = ["self"], []
+    env: dict[str, object] = {"_MISSING": MISSING, "_set": object.__setattr__}
+    for name, spec in specs.items():
+        if spec.factory is not MISSING:
+            env[f"_f_{name}"] = spec.factory
+            params.append(f"{name}=_MISSING")
+            body.append(f"    if {name} is _MISSING: {name} = _f_{name}()")
+        elif spec.default is not MISSING:
+            env[f"_d_{name}"] = spec.default
+            params.append(f"{name}=_d_{name}")
+        else:
+            params.append(name)
+        body.append(f"    _set(self, {name!r}, {name})" if frozen else f"    self.{name} = {name}")
+    source = f"def __init__({', '.join(params)}):\n" + ("\n".join(body) or "    pass")
+    return source, env
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(names):
-            raise TypeError(f"{klass.__name__}() takes {len(names)} arguments")
-        values = dict(zip(names[: len(args)], args, strict=True))
-        for key, value in kwargs.items():
-            if key not in names or key in values:
-                raise TypeError(f"{klass.__name__}() got an unexpected or repeated {key!r}")
-            values[key] = value
-        for name in names:
-            if name not in values:
-                if name not in defaults:
-                    raise TypeError(f"{klass.__name__}() missing argument {name!r}")
-                default = defaults[name]
-                values[name] = default.make() if isinstance(default, _Factory) else default
-            object.__setattr__(self, name, values[name])
 
-    def __repr__(self: Any) -> str:
-        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
-        return f"{klass.__name__}({inner})"
-
-    def __eq__(self: Any, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in names)
-
-    klass.__init__ = __init__  # type: ignore[misc]
-    klass.__repr__ = __repr__  # type: ignore[method-assign,assignment]
-    klass.__eq__ = __eq__  # type: ignore[method-assign,assignment]
+def _build(klass: type, frozen: bool, eq: bool) -> None:
+    specs = _specs(klass)
+    for name, spec in specs.items():
+        if name in klass.__dict__ and isinstance(klass.__dict__[name], _Field):
+            if spec.default is MISSING:
+                delattr(klass, name)
+            else:
+                setattr(klass, name, spec.default)
+    names = tuple(specs)
+    source, env = _init_source(specs, frozen)
+    own = tuple(f"self.{n}" for n in names)
+    other = tuple(f"other.{n}" for n in names)
+    shown = " + ', ' + ".join(f"'{n}=' + repr(self.{n})" for n in names if specs[n].repr)
+    source += (f"\ndef __repr__(self):\n    return self.__class__.__qualname__ + '(' + "
+               f"{shown or repr('')} + ')'\n"
+               f"def __eq__(self, other):\n    if other.__class__ is not self.__class__:\n"
+               f"        return NotImplemented\n    return ({', '.join(own)},) == "
+               f"({', '.join(other)},)\n"
+               f"def __hash__(self):\n    return hash(({', '.join(own)},))\n")
+    exec(source, env)
+    klass.__record_fields__ = specs  # type: ignore[attr-defined]
+    klass.__init__ = env["__init__"]  # type: ignore[misc]
+    klass.__repr__ = env["__repr__"]  # type: ignore[assignment,method-assign]
+    if eq:
+        klass.__eq__ = env["__eq__"]  # type: ignore[assignment,method-assign]
+        klass.__hash__ = env["__hash__"] if frozen else None  # type: ignore[assignment]
     if frozen:
         def __setattr__(self: Any, name: str, value: object) -> None:
             raise AttributeError(f"{klass.__name__} is frozen; use a new instance")
 
-        def __hash__(self: Any) -> int:
-            return hash(tuple(getattr(self, n) for n in names))
+        def __delattr__(self: Any, name: str) -> None:
+            raise AttributeError(f"{klass.__name__} is frozen; use a new instance")
 
         klass.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
-        klass.__hash__ = __hash__  # type: ignore[method-assign,assignment]
-    else:
-        klass.__hash__ = None  # type: ignore[assignment]
+        klass.__delattr__ = __delattr__  # type: ignore[method-assign,assignment]
 
 
 def replace(obj: T, **changes: object) -> T:
     """A copy of the record *obj* with *changes* applied (like dataclasses.replace)."""
-    names, _ = _fields(type(obj))
-    values = {n: getattr(obj, n) for n in names}
+    values = {n: getattr(obj, n) for n in type(obj).__record_fields__}  # type: ignore[attr-defined]
     values.update(changes)
     return type(obj)(**values)

@@ -6,11 +6,10 @@ messages) and :mod:`installer.satisfied` (the already-satisfied fast path).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from installer._record import record
 from installer._types import NormalizedName
 from installer.errors import redact_url
 from installer.models import InstalledDist, Link
@@ -28,7 +27,7 @@ def base_name(identifier: str) -> str:
     return identifier.partition("[")[0]
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Req:
     """A requirement on a project: specifier or URL. ``source`` names a root's origin."""
 
@@ -57,7 +56,7 @@ class Req:
         return f"{self.display_name}{extras}{'==' + spec[3:] if spec.startswith('===') else spec}"
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class PythonReq:
     """``Requires-Python`` from a candidate's metadata, as a requirement on the target Python."""
 
@@ -69,7 +68,7 @@ class PythonReq:
         return f"Python{self.specifier}"
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Cand:
     """A concrete version of a project (with extras: depends on its base at the same version)."""
 
@@ -94,7 +93,7 @@ class Cand:
         return f"{self.display_name}{extras} {self.version}"
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class PythonCand:
     """The target Python, as the one candidate for ``<python>``."""
 
@@ -106,7 +105,7 @@ AnyReq = Req | PythonReq
 AnyCand = Cand | PythonCand
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VersionInfo:
     """One version offered for a project: its best wheel, or why there is none."""
 
@@ -116,7 +115,7 @@ class VersionInfo:
     yanked: str | None = None  # the yank reason when every usable file is yanked
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Constraint:
     """Every constraint on one project, combined."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -115,10 +114,10 @@ def file_index_options(parsed: Any) -> dict[str, Any]:
 
 def write_report(ctx: Context, resolution: Any, env: Environment) -> None:
     """pip's installation report to --report FILE (``-`` is stdout)."""
-    from installer.report import build_report
-
     if not ctx.args.report:
         return
+    from installer.report import build_report  # email, only for --report
+
     text = json.dumps(build_report(resolution, env), indent=2, sort_keys=False)
     if ctx.args.report == "-":
         ctx.out.result(text)
@@ -172,6 +171,8 @@ def download_cache(ctx: Context) -> Iterator[Cache]:
     if not ctx.settings["no-cache"]:
         yield Cache(app.cache_root(ctx.settings))
         return
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="inst-nocache-") as tmp:
         yield Cache(Path(tmp))
 

@@ -8,23 +8,20 @@ distributions are scanned on every call (reading a few headers is cheap and must
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from installer._record import field, record, replace
 from installer._types import NormalizedName
 from installer.errors import EnvironmentError_
 from installer.models import Environment, InstalledDist, canonical
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _PREFIX_TOKEN = "/__inst_prefix__"
 _SCHEME_KEYS = ("purelib", "platlib", "scripts", "data", "include")
 
@@ -83,7 +80,7 @@ print(json.dumps({
 """
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TargetEnvironment(Environment):
     """An :class:`Environment` that also knows its ``--prefix`` scheme template.
 
@@ -109,6 +106,8 @@ def _from_python_option(python: str, cwd: Path) -> Path:
     path = Path(python).expanduser()
     if not path.is_absolute():
         if os.sep not in python and "/" not in python and not (cwd / path).exists():
+            import shutil
+
             found = shutil.which(python)
             if found:
                 return Path(found)
@@ -158,17 +157,30 @@ def find_interpreter(python: str | None, environ: Mapping[str, str], cwd: Path) 
 
 
 def _cache_key(interpreter: Path) -> dict[str, object]:
-    st, lst = interpreter.stat(), interpreter.lstat()
+    # Content, not mtimes, for the venv's own parts: a venv deleted and created again at the
+    # same path (every CI run, every benchmark run) links to the same base interpreter with
+    # the same pyvenv.cfg, so it answers the same; the base interpreter's own file is keyed
+    # by mtime and size, so an upgraded Python is probed again.
+    st = interpreter.stat()
+    link = os.readlink(interpreter) if interpreter.is_symlink() else None
     cfg = interpreter.parent.parent / "pyvenv.cfg"
-    cfg_mtime = cfg.stat().st_mtime_ns if cfg.exists() else None
+    try:
+        cfg_text: str | None = cfg.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        cfg_text = None
     return {"format": CACHE_FORMAT, "path": str(interpreter), "mtime": st.st_mtime_ns,
-            "size": st.st_size, "link_mtime": lst.st_mtime_ns, "cfg_mtime": cfg_mtime}
+            "size": st.st_size, "ino": st.st_ino, "link": link, "cfg": cfg_text}
 
 
 def cache_file(cache_dir: Path, interpreter: Path) -> Path:
     """Where the cached answer for *interpreter* lives under *cache_dir*."""
-    digest = hashlib.sha256(str(interpreter).encode()).hexdigest()[:32]
-    return cache_dir / "interpreters-v1" / f"{digest}.json"
+    # Two 32-bit checksums rather than hashlib, whose OpenSSL load is ~3 ms of every start-up:
+    # a collision only costs a probe (the entry's key holds the full path).
+    import zlib
+
+    raw = str(interpreter).encode("utf-8", "surrogateescape")
+    digest = f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"
+    return cache_dir / "interpreters-v2" / f"{digest}.json"
 
 
 def _load_cached(path: Path, key: dict[str, object]) -> dict[str, Any] | None:
@@ -193,6 +205,8 @@ def _store_cached(path: Path, key: dict[str, object], static: dict[str, Any]) ->
 
 
 def _probe(interpreter: Path) -> dict[str, Any]:
+    import subprocess
+
     try:
         proc = subprocess.run(
             [str(interpreter), "-I", "-c", _PROBE, _PREFIX_TOKEN],

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from installer._record import field, record
 from installer._types import NormalizedName
 
 _SEPARATORS = re.compile(r"[-_.]+")
@@ -18,7 +18,7 @@ def canonical(name: str) -> NormalizedName:
     return NormalizedName(_SEPARATORS.sub("-", name).lower())
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Link:
     """One file offered by an index or a find-links location.
 
@@ -53,7 +53,7 @@ class Link:
         return self.hashes.get("sha256")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InstalledDist:
     """A distribution found installed in the target environment."""
 
@@ -65,7 +65,7 @@ class InstalledDist:
     requested: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Environment:
     """What inst knows of the target interpreter; queried once, cached by path and mtime.
 
@@ -100,7 +100,7 @@ class CandidateSource(Protocol):
         ...
 
 
-@dataclass
+@record(frozen=False)
 class MemoryIndex:
     """An in-memory :class:`CandidateSource` for tests: ``{name: [(Link, METADATA bytes)]}``."""
 

@@ -10,7 +10,6 @@ import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -20,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from installer._record import field, record
 from installer._types import NormalizedName
 from installer.errors import RequirementError, redact_url
 from installer.models import canonical
@@ -33,7 +33,7 @@ _NAMED_URL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@")
 _EXTRAS_SUFFIX = re.compile(r"^(?P<path>.*?)(?P<extras>\[[^\]]*\])?$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InstallRequirement:
     """One requirement as the user wrote it, with where it came from.
 
@@ -85,7 +85,7 @@ class InstallRequirement:
         return redact_url(text) if self.url else text
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileOption:
     """An option line of a requirements file, keyed like the option table (``index-url``)."""
 
@@ -95,7 +95,7 @@ class FileOption:
     line: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ParsedRequirements:
     """What requirements files (and arguments) asked for, plus their option lines."""
 
@@ -371,7 +371,7 @@ _INCLUDE_OPTIONS = {"-r": False, "--requirement": False, "-c": True, "--constrai
 _EDITABLE = ("-e", "--editable")
 
 
-@dataclass
+@record(frozen=False)
 class _FileParser:
     environ: Mapping[str, str]
     requirements: list[InstallRequirement] = field(default_factory=list)

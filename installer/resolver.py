@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import resolvelib
 from packaging.version import InvalidVersion, Version
 
+from installer._record import record
 from installer._types import NormalizedName
 from installer.candidates import PYTHON, AnyCand, AnyReq, Cand, Req, base_name
 from installer.errors import InstError, ResolutionError
@@ -50,7 +50,7 @@ __all__ = [
 Action = Literal["install", "upgrade", "downgrade", "reinstall", "keep"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ResolvedPin:
     """One project in the solution.
 
@@ -74,7 +74,7 @@ class ResolvedPin:
     hashes: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Resolution:
     """The solution: ``pins`` in install order (dependencies before their dependents)."""
 
@@ -207,7 +207,7 @@ def resolve_installed(
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Result:
     """The parts of a resolvelib result :func:`_build_resolution` reads."""
 

@@ -345,3 +345,29 @@ def test_inst_env_values(world: dict[str, Path], var: str, text: str, key: str,
 def test_missing_config_file_is_an_error(world: dict[str, Path]) -> None:
     with pytest.raises(ConfigErrors):
         load(world, config_file=str(world["home"] / "nope.toml"))
+
+
+@pytest.mark.parametrize("text", [
+    "[tool.inst.global]\nretries = 4\n",
+    "[ tool . inst . global ]\nretries = 4\n",
+    "[tool.\"inst\".global]\nretries = 4\n",
+    "[tool.'inst']\nglobal = {retries = 4}\n",
+    "tool.inst.global.retries = 4\n",
+    "[tool]\ninst = {global = {retries = 4}}\n",
+    "[tool]\ninst.global.retries = 4\n",
+    "tool = {inst = {global = {retries = 4}}}\n",
+    "[tool.\"\\u0069nst\".global]\nretries = 4\n",
+])
+def test_every_spelling_of_tool_inst_is_found(world: dict[str, Path], text: str) -> None:
+    # The pre-check that skips parsing a pyproject must never miss a real [tool.inst].
+    write(world["project"] / "pyproject.toml", text + "[project]\nname = 'x'\n")
+    settings, _ = load(world)
+    assert settings["retries"] == 4  # type: ignore[index]
+
+
+def test_pyproject_mentioning_inst_elsewhere_is_not_a_project_file(
+        world: dict[str, Path]) -> None:
+    write(world["project"] / "pyproject.toml",
+          "[project]\nname = 'installer-inst'\n# see tool.inst docs\n[tool.instx]\nretries = 5\n")
+    settings, _ = load(world)
+    assert settings.origin("retries").kind == "default"  # type: ignore[attr-defined]

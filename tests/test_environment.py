@@ -130,19 +130,39 @@ def test_query_venv_facts(venv: Path, tmp_path: Path) -> None:
     assert len(env.markers) >= 11
 
 
-def test_query_is_cached_by_path_and_mtime(venv: Path, tmp_path: Path) -> None:
-    python = venv / "bin" / "python"
-    cache = tmp_path / "cache"
-    query_environment(python, cache)
+def _poison(cache: Path, python: Path) -> None:
     entry = cache_file(cache, python)
     data = json.loads(entry.read_text())
     data["static"]["python_version"] = "9.9.9-from-cache"
     entry.write_text(json.dumps(data))
+
+
+def test_query_is_cached_by_path_and_content(venv: Path, tmp_path: Path) -> None:
+    python = venv / "bin" / "python"
+    cache = tmp_path / "cache"
+    query_environment(python, cache)
+    _poison(cache, python)
     # A second query answers from the cache: no subprocess could have said 9.9.9.
     assert query_environment(python, cache).python_version == "9.9.9-from-cache"
-    # A changed interpreter (here: its symlink's mtime) invalidates the entry.
+    # Touching the venv's symlink does not matter (a venv created again at the same path)...
     st = python.lstat()
     os.utime(python, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9), follow_symlinks=False)
+    assert query_environment(python, cache).python_version == "9.9.9-from-cache"
+    # ...but a changed pyvenv.cfg invalidates the entry.
+    cfg = venv / "pyvenv.cfg"
+    cfg.write_text(cfg.read_text() + "\n# changed\n")
+    assert query_environment(python, cache).python_version == platform.python_version()
+
+
+def test_query_cache_follows_the_interpreter_link(venv: Path, tmp_path: Path) -> None:
+    python = venv / "bin" / "python"
+    cache = tmp_path / "cache"
+    query_environment(python, cache)
+    _poison(cache, python)
+    alias = tmp_path / "alias-python"  # same binary, another link target
+    alias.symlink_to(os.path.realpath(python))
+    python.unlink()
+    python.symlink_to(alias)
     assert query_environment(python, cache).python_version == platform.python_version()
 
 

@@ -4,12 +4,12 @@ in-place creation of new files (hard links into the cache tree) and parallel unp
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from installer._record import replace
 from installer.cache import Cache
 from installer.errors import WheelError
 from installer.models import Environment

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from installer._record import replace
 from installer.errors import ResolutionError
 from installer.models import Link, MemoryIndex
 from installer.reqfile import InstallRequirement, parse_args, parse_requirement
