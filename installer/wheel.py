@@ -21,6 +21,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import mmap
 import os
 import posixpath
 import re
@@ -33,12 +34,12 @@ import threading
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from email.parser import BytesParser
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal
 
 from installer.cache import MARKER, Cache, sha256_of
 from installer.errors import WheelError
@@ -61,6 +62,9 @@ _RESERVED_SCRIPT = re.compile(
 )
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
+# A name made of plain segments (ASCII word characters and a few marks, not starting with a
+# dot, none empty) is safe and already normalized; anything else takes the full checks.
+_PLAIN_NAME = re.compile(r"[\w+~@=-][\w.+~@=-]*(?:/[\w+~@=-][\w.+~@=-]*)*", re.ASCII)
 _DRIVE = re.compile(r"[A-Za-z]:")
 #: Members are read, inflated and hashed in blocks of this size.
 _BLOCK = 1 << 20
@@ -125,6 +129,8 @@ class WheelInfo:
 
 def check_member_name(wheel: str, name: str) -> str:
     """Return the normalized archive path of *name*, or raise WheelError if it is unsafe."""
+    if _PLAIN_NAME.fullmatch(name):
+        return name
     if not name or _CONTROL.search(name):
         raise WheelError(wheel, "archive member name has control characters", entry=name)
     if "\\" in name:
@@ -176,12 +182,12 @@ def _same_version(a: str, b: str) -> bool:
 # -- ZIP structure -------------------------------------------------------------------------
 
 
-def _check_zip(wheel: str, zf: zipfile.ZipFile, raw: IO[bytes]) -> tuple[
+def _check_zip(wheel: str, zf: zipfile.ZipFile, data: memoryview) -> tuple[
         dict[str, zipfile.ZipInfo], dict[int, int]]:
     """Structural checks; returns normalized name -> ZipInfo for file members, and each
     member's data offset (by header offset, from :func:`_check_local_headers`)."""
     infos = zf.infolist()
-    starts = _check_local_headers(wheel, infos, raw)
+    starts = _check_local_headers(wheel, infos, data)
     seen: dict[str, zipfile.ZipInfo] = {}
     folded: dict[str, str] = {}
     total = 0
@@ -226,17 +232,17 @@ def _check_zip(wheel: str, zf: zipfile.ZipFile, raw: IO[bytes]) -> tuple[
     return seen, starts
 
 
-def _check_local_headers(wheel: str, infos: list[zipfile.ZipInfo], raw: IO[bytes]) -> dict[
-        int, int]:
+def _check_local_headers(wheel: str, infos: list[zipfile.ZipInfo],
+                         data: memoryview) -> dict[int, int]:
     """Each central-directory entry must match its local header; entries must not overlap.
-    Returns header offset -> offset of the member's data (what :func:`_extract` reads)."""
+    Returns header offset -> offset of the member's data (what :func:`_extract` reads).
+    *data* is the whole archive (mapped, not read)."""
     end_prev, prev_name = 0, ""
-    fd = raw.fileno()
     starts: dict[int, int] = {}
     for info in sorted(infos, key=lambda i: i.header_offset):
         central = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
-        # One read for the fixed header and (when it is right) the name.
-        head = os.pread(fd, _LOCAL_HEADER.size + len(central), info.header_offset)
+        offset = info.header_offset
+        head = bytes(data[offset: offset + _LOCAL_HEADER.size + len(central)])
         if len(head) < _LOCAL_HEADER.size:
             raise WheelError(wheel, "archive local header is truncated", entry=info.filename)
         sig, _ver, flags, method, _t, _d, crc, csize, usize, nlen, elen = \
@@ -250,11 +256,11 @@ def _check_local_headers(wheel: str, infos: list[zipfile.ZipInfo], raw: IO[bytes
                 info.CRC, info.compress_size, info.file_size):
             raise WheelError(wheel, "archive central directory and local header disagree",
                              entry=info.filename)
-        if info.header_offset < end_prev:
+        if offset < end_prev:
             raise WheelError(wheel, f"archive entries overlap ({prev_name!r})",
                              entry=info.filename)
-        starts[info.header_offset] = info.header_offset + _LOCAL_HEADER.size + nlen + elen
-        end_prev = starts[info.header_offset] + info.compress_size
+        starts[offset] = offset + _LOCAL_HEADER.size + nlen + elen
+        end_prev = starts[offset] + info.compress_size
         prev_name = info.filename
     return starts
 
@@ -350,14 +356,14 @@ def _check_record(wheel: str, dist_info: str, records: tuple[RecordEntry, ...],
             raise WheelError(wheel, "RECORD entry has no hash or size", entry=rec.path)
 
 
-def _inspect(path: Path, zf: zipfile.ZipFile, raw: IO[bytes]) -> tuple[
+def _inspect(path: Path, zf: zipfile.ZipFile, data: memoryview) -> tuple[
         WheelInfo, dict[str, zipfile.ZipInfo], dict[int, int]]:
     wheel = path.name
     try:
         fname, fversion, _tag = parse_wheel_filename(wheel)
     except ValueError as exc:
         raise WheelError(wheel, f"invalid wheel file name ({exc})") from exc
-    members, starts = _check_zip(wheel, zf, raw)
+    members, starts = _check_zip(wheel, zf, data)
     dist_info = _find_dist_info(wheel, members, fname, fversion)
     for required in ("WHEEL", "METADATA", "RECORD"):
         if f"{dist_info}/{required}" not in members:
@@ -401,41 +407,39 @@ def record_hash(data: bytes, algo: str = "sha256") -> str:
     return f"{algo}=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _extract(wheel: str, fd: int, info: zipfile.ZipInfo, start: int, rec: RecordEntry,
-             out: int | None) -> None:
-    """Read the member *info* whose data begins at *start* straight from the archive (one
-    read and one inflate per block, no zipfile stream machinery), check its CRC-32 and size
-    against the central directory and its hash and size against RECORD; write it to the file
-    descriptor *out*."""
+def _extract(wheel: str, data: memoryview, info: zipfile.ZipInfo, start: int,
+             rec: RecordEntry, out: int | None) -> None:
+    """Inflate the member *info* whose bytes begin at *start* in *data* (the mapped archive:
+    no read calls, no zipfile stream machinery), check its CRC-32 and size against the
+    central directory and its hash and size against RECORD; write it to the file descriptor
+    *out*."""
     name = info.filename
     algo = rec.hash.partition("=")[0] if rec.hash else "sha256"
     h = hashlib.new(algo)
     crc = size = 0
-    expected, left, pos = info.file_size, info.compress_size, start
+    expected = info.file_size
+    chunk: bytes | memoryview = data[start: start + info.compress_size]
+    block: bytes | memoryview
+    if len(chunk) < info.compress_size:
+        raise WheelError(wheel, "archive member is corrupt (truncated)", entry=name)
     inflate = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
     try:
-        while left > 0:
-            chunk = os.pread(fd, min(left, _BLOCK), pos)
-            if not chunk:
-                raise WheelError(wheel, "archive member is corrupt (truncated)", entry=name)
-            pos += len(chunk)
-            left -= len(chunk)
-            while chunk:
-                if inflate is None:
-                    block, chunk = chunk, b""
-                else:  # at most one block of output per call: a bomb stops at the size check
-                    block = inflate.decompress(chunk, _BLOCK)
-                    chunk = inflate.unconsumed_tail
-                size += len(block)
-                if size > expected:
-                    raise WheelError(wheel, "archive member is corrupt (longer than the "
-                                     "central directory says)", entry=name)
-                crc = zlib.crc32(block, crc)
-                h.update(block)
-                if out is not None:
-                    _write_all(out, block)
-                if inflate is not None and inflate.eof:
-                    break
+        while chunk:
+            if inflate is None:
+                block, chunk = chunk, b""
+            else:  # at most one block of output per call: a bomb stops at the size check
+                block = inflate.decompress(chunk, _BLOCK)
+                chunk = inflate.unconsumed_tail
+            size += len(block)
+            if size > expected:
+                raise WheelError(wheel, "archive member is corrupt (longer than the "
+                                 "central directory says)", entry=name)
+            crc = zlib.crc32(block, crc)
+            h.update(block)
+            if out is not None:
+                _write_all(out, block)
+            if inflate is not None and inflate.eof:
+                break
     except (OSError, zlib.error) as exc:
         raise WheelError(wheel, f"archive member is corrupt ({exc})", entry=name) from exc
     if (inflate is not None and info.compress_size and not inflate.eof) or size != expected:
@@ -452,32 +456,56 @@ def _extract(wheel: str, fd: int, info: zipfile.ZipInfo, start: int, rec: Record
                          entry=name)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def _open(path: Path) -> tuple[IO[bytes], zipfile.ZipFile]:
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    try:
-        return raw, zipfile.ZipFile(raw)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raw.close()
-        raise WheelError(path.name, f"not a valid ZIP archive ({exc})") from exc
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[tuple[zipfile.ZipFile, memoryview]]:
+    """The wheel as a ZipFile (for its central directory) and as a read-only mapping of the
+    whole file (members are inflated straight from it)."""
+    with open(path, "rb") as raw:
+        try:
+            zf = zipfile.ZipFile(raw)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise WheelError(path.name, f"not a valid ZIP archive ({exc})") from exc
+        with zf:
+            mapped = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+            view = memoryview(mapped)
+            try:
+                yield zf, view
+            finally:
+                view.release()
+                # Slices still held by an error's traceback keep the mapping exported; it is
+                # unmapped when the last of them goes.
+                with contextlib.suppress(BufferError):
+                    mapped.close()
 
 
 def validate_wheel(path: Path) -> WheelInfo:
     """Check everything about the wheel at *path* (structure, names, metadata, every file's
     hash and size against RECORD) without writing anything; raises WheelError."""
-    raw, zf = _open(path)
-    with raw, zf:
-        info, members, starts = _inspect(path, zf, raw)
-        fd = raw.fileno()
+    with _opened(path) as (zf, data):
+        info, members, starts = _inspect(path, zf, data)
         for rec in info.records:
             zinfo = members[rec.path]
-            _extract(path.name, fd, zinfo, starts[zinfo.header_offset], rec, None)
+            _extract(path.name, data, zinfo, starts[zinfo.header_offset], rec, None)
     return info
+
+
+def _make_folders(base: str, names: Iterable[str]) -> None:
+    """Create every folder the member *names* need under *base* (which exists), parents
+    first, one mkdir each."""
+    folders: set[str] = set()
+    for name in names:
+        parent = posixpath.dirname(name)
+        while parent and parent not in folders:
+            folders.add(parent)
+            parent = posixpath.dirname(parent)
+    for folder in sorted(folders):  # a parent sorts before its children
+        os.mkdir(base + folder.replace("/", os.sep))
 
 
 def unpack_wheel(path: Path, dest: Path,
@@ -486,25 +514,20 @@ def unpack_wheel(path: Path, dest: Path,
     against RECORD as it streams. On error *dest* may hold partial files (callers unpack into
     a temp folder they delete). *files* receives each written file's archive path ->
     ``[size, mtime_ns]`` (the cache's marker format)."""
-    raw, zf = _open(path)
-    with raw, zf:
-        info, members, starts = _inspect(path, zf, raw)
+    with _opened(path) as (zf, data):
+        info, members, starts = _inspect(path, zf, data)
         by_path = {r.path: r for r in info.records}
-        made: set[str] = set()
         base = str(dest) + os.sep
-        src = raw.fileno()
+        os.makedirs(dest, exist_ok=True)
+        _make_folders(base, members)
         for name, zinfo in members.items():
             rec = by_path.get(name) or RecordEntry(name, "", None)
             target = base + name.replace("/", os.sep)  # a checked, normalized member name
-            parent = os.path.dirname(target)
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
             executable = (zinfo.external_attr >> 16) & 0o111
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                          0o755 if executable else 0o644)
             try:
-                _extract(path.name, src, zinfo, starts[zinfo.header_offset], rec, fd)
+                _extract(path.name, data, zinfo, starts[zinfo.header_offset], rec, fd)
                 if files is not None:
                     st = os.fstat(fd)
                     files[name] = [st.st_size, st.st_mtime_ns]
