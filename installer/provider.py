@@ -8,6 +8,7 @@ required what (``via``) and why versions were rejected, which :mod:`installer.ex
 from __future__ import annotations
 
 import itertools
+import re
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -75,6 +76,7 @@ class Provider(resolvelib.AbstractProvider[AnyReq, AnyCand, str]):
         self._cands: dict[tuple[str, Version, str], Cand] = {}
         self._direct: dict[str, Cand | str] = {}
         self._depth: dict[str, int] = {}
+        self._satisfied: dict[tuple[AnyReq, AnyCand], bool] = {}
         self._prefetched: set[str] = set()
         self.via: dict[str, AnyCand | str] = {}  # identifier -> requirer (for explanations)
         self.rejections: dict[tuple[str, Version], tuple[str, list[Any]]] = {}
@@ -393,9 +395,17 @@ class Provider(resolvelib.AbstractProvider[AnyReq, AnyCand, str]):
 
     def is_satisfied_by(self, requirement: AnyReq, candidate: AnyCand) -> bool:
         """Whether *candidate* satisfies *requirement* (pre-releases already filtered)."""
-        if isinstance(requirement, PythonReq) or isinstance(candidate, PythonCand):
-            return requirement.specifier.contains(candidate.version, prereleases=True)
-        return self.satisfies(requirement, candidate)
+        # resolvelib asks again for every pin on every round; both are immutable and hash by
+        # identity, so the answer is kept (a dict lookup instead of a specifier match).
+        key = (requirement, candidate)
+        known = self._satisfied.get(key)
+        if known is None:
+            if isinstance(requirement, PythonReq) or isinstance(candidate, PythonCand):
+                known = requirement.specifier.contains(candidate.version, prereleases=True)
+            else:
+                known = self.satisfies(requirement, candidate)
+            self._satisfied[key] = known
+        return known
 
     def get_dependencies(self, candidate: AnyCand) -> list[AnyReq]:
         """Requires-Dist (markers evaluated), Requires-Python, and an extra's base pin."""
@@ -427,6 +437,8 @@ class Provider(resolvelib.AbstractProvider[AnyReq, AnyCand, str]):
                        f"{extra!r}")
         out = []
         for text in meta.requires_dist:
+            if not cand.extras and _only_for_an_extra(text):
+                continue  # false without extras: skip parsing it (most Requires-Dist lines)
             req = self._parse_dependency(text, cand)
             if req is None:
                 continue
@@ -455,6 +467,30 @@ class Provider(resolvelib.AbstractProvider[AnyReq, AnyCand, str]):
     def _warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)
+
+
+_EXTRA_ONLY = re.compile(
+    r"""(?:\((?P<group>.*)\)\s*and\s*)?extra\s*==\s*(?P<q>['"])[^'"]*(?P=q)""")
+_QUOTED = re.compile("'[^']*'|\"[^\"]*\"")
+
+
+def _only_for_an_extra(text: str) -> bool:
+    """Whether the Requires-Dist line *text* has a marker that is false unless an extra is
+    requested: ``extra == "x"``, or ``(...) and extra == "x"`` with one parenthesized group
+    (so no ``or`` outside it). Anything else is left to packaging's parser."""
+    req, sep, marker = text.partition(";")
+    m = _EXTRA_ONLY.fullmatch(marker.strip()) if sep and "@" not in req else None
+    if m is None:
+        return False
+    group = m.group("group")
+    if group is None:
+        return True
+    depth = 0
+    for char in _QUOTED.sub("''", group):  # the group must stay open from start to end
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def _wheel_metadata_file(path: Path) -> bytes:
