@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from installer.models import Environment
 
 if TYPE_CHECKING:  # trust imports ssl (~17 ms): a no-op install needs neither
-    from installer.http import HttpClient, HttpConfig
+    from installer.http import HttpClient, HttpConfig, Response
     from installer.index import Finder
     from installer.trust import TrustConfig
 
@@ -103,6 +104,59 @@ def build_http_client(settings: Any, warn: Callable[[str], None]) -> HttpClient:
     return HttpClient(config, trust.context_for, tls_error, on_insecure=insecure)
 
 
+class LazyHttpClient:
+    """An :class:`~installer.http.HttpClient` made by *factory* on the first request.
+
+    A warm run answers every page and file from the caches: it then never imports urllib3,
+    builds no SSL context and starts no connection pool. Whatever the factory or the client
+    raises (a bad ``cert`` setting, a TLS failure) surfaces from that first request, as it
+    would have from an eagerly built client. Thread-safe: the first requests may race.
+    """
+
+    def __init__(self, factory: Callable[[], HttpClient]) -> None:
+        self._factory = factory
+        self._client: HttpClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        """Whether a request was made (and so the client built)."""
+        return self._client is not None
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests sent so far (0 while the client is not built)."""
+        client = self._client
+        return 0 if client is None else client.request_count
+
+    def client(self) -> HttpClient:
+        """The real client, built now if it was not yet."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+                client = self._client
+        return client
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None, *,
+            stream: bool = False, ok: Sequence[int] = (200,)) -> Response:
+        """See :meth:`installer.http.HttpClient.get`."""
+        return self.client().get(url, headers, stream=stream, ok=ok)
+
+    def request(self, method: str, url: str, headers: Mapping[str, str] | None = None, *,
+                stream: bool = False, ok: Sequence[int] = (200,)) -> Response:
+        """See :meth:`installer.http.HttpClient.request`."""
+        return self.client().request(method, url, headers, stream=stream, ok=ok)
+
+    def close(self) -> None:
+        """Close the real client's connections, if it was ever built."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
 # --- target environment and cache -------------------------------------------------------------
 
 
@@ -147,8 +201,7 @@ def recovered(env: Environment, out: Any) -> Environment:
     Planning from a half-applied transaction would mistake it for the installed state, so
     this runs before anything reads ``env.installed``; the answer is rescanned if it acted.
     """
-    from dataclasses import replace
-
+    from installer._record import replace
     from installer.environment import scan_installed
     from installer.txn import recover_pending
 
@@ -171,7 +224,7 @@ def finder_session(settings: Any, warn: Callable[[str], None], cwd: Path | None 
     from installer.index import build_finder
 
     extra = extra or {}
-    client = build_http_client(settings, warn)
+    client = LazyHttpClient(lambda: build_http_client(settings, warn))
     cache = HttpCache(None if settings["no-cache"] else cache_root(settings),
                       refresh=bool(settings["refresh"]))
     finder = build_finder(

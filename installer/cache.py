@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from installer.fsutil import fsync_dir
+from installer.models import canonical as _canonical
 
 MARKER = "verified.json"
 _HEX = frozenset("0123456789abcdef")
@@ -74,6 +75,7 @@ class Cache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._root = str(self.root)
 
     # -- layout -----------------------------------------------------------------------------
     @property
@@ -110,14 +112,37 @@ class Cache:
         """Like :meth:`get_wheel`, but when a verified unpacked tree of this wheel exists
         (the installer links from the tree, never reading the wheel again) the wheel's bytes
         are not re-hashed: one stat instead of reading the whole file on every warm install."""
-        path = self.wheel_dir(sha256) / _safe_filename(filename)
-        marker = self.unpacked_dir(sha256) / MARKER
+        return self.installable_wheel(sha256, filename) or self.get_wheel(sha256, filename)
+
+    def installable_wheel(self, sha256: str, filename: str) -> Path | None:
+        """The cached wheel when a verified unpacked tree of it exists (no hashing: see
+        :meth:`get_wheel_for_install`), else None; :meth:`get_wheel` decides the rest."""
+        hexd, join = _check_hex(sha256), os.path.join  # strings: a Path per step cost more
+        path = join(self._root, "wheels", "sha256", hexd[:2], hexd[2:4], hexd,
+                    _safe_filename(filename))
+        if os.path.isfile(path) and os.path.isfile(join(self._root, "unpacked", hexd, MARKER)):
+            return Path(path)
+        return None
+
+    def unpacked_metadata(self, sha256: str, project: str) -> bytes | None:
+        """The ``METADATA`` of *project* from the verified unpacked tree of wheel *sha256*,
+        or None (no tree, several or no matching ``.dist-info``, or the file changed after
+        the tree was verified: newer than its marker). The unpacker checked it against the
+        wheel's RECORD, so it is the wheel's own METADATA, read without opening the ZIP."""
         try:
-            if path.is_file() and marker.is_file():
-                return path
-        except OSError:
-            pass
-        return self.get_wheel(sha256, filename)
+            folder = os.path.join(self._root, "unpacked", _check_hex(sha256))
+            tree = os.path.join(folder, "tree")
+            verified = os.stat(os.path.join(folder, MARKER)).st_mtime_ns
+            found = [n for n in os.listdir(tree) if n.endswith(".dist-info")
+                     and _canonical(n.partition("-")[0]) == project]
+            if len(found) != 1:
+                return None
+            with open(os.path.join(tree, found[0], "METADATA"), "rb") as f:
+                if os.fstat(f.fileno()).st_mtime_ns > verified:
+                    return None
+                return f.read()
+        except (OSError, ValueError):  # ValueError: not a hex sha256, so not in the cache
+            return None
 
     def find_wheel(self, sha256: str) -> Path | None:
         """Any cached, verified wheel with this sha256, whatever its file name."""

@@ -14,7 +14,7 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -27,9 +27,19 @@ from installer.models import Link
 from installer.models import canonical as canonical_name
 
 if TYPE_CHECKING:
-    from installer.http import HttpClient
+    from installer.http import Response
 
 _ALGOS = ("sha256", "sha384", "sha512")
+
+
+class Client(Protocol):
+    """What downloads need of :class:`installer.http.HttpClient` (or ``app.LazyHttpClient``,
+    which builds it on the first request: a run that hits the cache never does)."""
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None, *,
+            stream: bool = False, ok: Sequence[int] = (200,)) -> Response:
+        """GET *url*; see :meth:`installer.http.HttpClient.get`."""
+        ...
 
 
 class ProgressReporter(Protocol):
@@ -106,7 +116,7 @@ class HashRequired(InstallError):
                          hint="add --hash=sha256:<digest> to its requirement line")
 
 
-def download_all(items: Sequence[DownloadItem], *, cache: Cache, client: HttpClient | None,
+def download_all(items: Sequence[DownloadItem], *, cache: Cache, client: Client | None,
                  concurrency: int = 8, require_hashes: bool = False,
                  reporter: ProgressReporter | None = None,
                  max_resumes: int = 3, for_install: bool = False,
@@ -132,25 +142,58 @@ def download_all(items: Sequence[DownloadItem], *, cache: Cache, client: HttpCli
             on_file(got)
         return got
 
-    if len(items) <= 1 or concurrency <= 1:
-        return [one(item) for item in items]
+    # Cache hits that cost a few stats are taken here: a thread per hit cost more than the hit.
+    results: dict[int, Downloaded] = {}
+    for i, item in enumerate(items):
+        hit = _installable_hit(item, cache) if for_install else None
+        if hit is not None:
+            results[i] = hit
+            if on_file is not None:
+                on_file(hit)
+    todo = [i for i in range(len(items)) if i not in results]
+    if len(todo) <= 1 or concurrency <= 1:
+        results.update((i, one(items[i])) for i in todo)
+    else:
+        results.update(_in_threads(one, items, todo, concurrency))
+    return [results[i] for i in range(len(items))]
+
+
+def _in_threads(one: Callable[[DownloadItem], Downloaded], items: Sequence[DownloadItem],
+                todo: list[int], concurrency: int) -> dict[int, Downloaded]:
+    """``one(items[i])`` for each i in *todo* on a thread pool; the first error cancels what
+    has not started and is raised."""
     # Biggest first (when the index gave sizes): the longest downloads, and the longest
     # unpacks that *on_file* starts, do not end up last.
-    order = sorted(range(len(items)), key=lambda i: -(items[i].link.size or 0))
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(items)),
+    from concurrent.futures import ThreadPoolExecutor  # a warm run starts no thread
+
+    order = sorted(todo, key=lambda i: -(items[i].link.size or 0))
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(todo)),
                             thread_name_prefix="inst-download") as pool:
         started = {i: pool.submit(one, items[i]) for i in order}
-        futures = [started[i] for i in range(len(items))]
+        futures = [started[i] for i in todo]
         done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
         for fut in futures:
             if fut in done and fut.exception() is not None:
                 for other in futures:
                     other.cancel()
                 raise fut.exception()  # type: ignore[misc]
-        return [fut.result() for fut in futures]
+        return {i: started[i].result() for i in todo}
 
 
-def download_one(item: DownloadItem, *, cache: Cache, client: HttpClient | None,
+def _installable_hit(item: DownloadItem, cache: Cache) -> Downloaded | None:
+    """*item* from the cache when its wheel and verified unpacked tree are there (a few stats
+    and, with ``item.metadata``, one small read), else None."""
+    if _local_path(item.link.url) is not None:
+        return None
+    for sha in _known_sha256(item):
+        path = cache.installable_wheel(sha, item.link.filename)
+        if path is not None:
+            check_metadata(item, path, cache=cache, sha256=sha)
+            return Downloaded(item.link, path, sha, True)
+    return None
+
+
+def download_one(item: DownloadItem, *, cache: Cache, client: Client | None,
                  reporter: ProgressReporter | None = None, max_resumes: int = 3,
                  for_install: bool = False) -> Downloaded:
     """Fetch and verify one file (see :func:`download_all`)."""
@@ -164,7 +207,7 @@ def download_one(item: DownloadItem, *, cache: Cache, client: HttpClient | None,
         hit = (cache.get_wheel_for_install(sha, link.filename) if for_install
                else cache.get_wheel(sha, link.filename))
         if hit is not None:
-            check_metadata(item, hit)
+            check_metadata(item, hit, cache=cache, sha256=sha)
             return Downloaded(link, hit, sha, True)
     if client is None:
         raise NetworkError(link.url, "no network client to download with")
@@ -232,7 +275,7 @@ def _verify(item: DownloadItem, digests: Mapping[str, str]) -> None:
         raise HashMismatch(name, url, wanted.removeprefix("sha256="), digests["sha256"])
 
 
-def _fetch(client: HttpClient, url: str, dest: Path, advance: Callable[[int], None],
+def _fetch(client: Client, url: str, dest: Path, advance: Callable[[int], None],
            max_resumes: int, algos: tuple[str, ...] = _ALGOS) -> dict[str, str]:
     """Stream *url* into *dest*, resuming after a broken body; returns hex digests (of
     *algos*)."""
@@ -282,17 +325,25 @@ def _resumes_at(status: int, headers: Mapping[str, str], offset: int) -> bool:
 _COMPARED = ("Name", "Version", "Requires-Dist", "Requires-Python", "Provides-Extra")
 
 
-def check_metadata(item: DownloadItem, wheel: Path) -> None:
+def check_metadata(item: DownloadItem, wheel: Path, *, cache: Cache | None = None,
+                   sha256: str | None = None) -> None:
     """Raise :class:`MetadataMismatch` when ``item.metadata`` (what the resolver used) and
-    the METADATA inside *wheel* differ in a field that affects resolution."""
+    the METADATA inside *wheel* differ in a field that affects resolution.
+
+    With *cache* and the wheel's *sha256*, the METADATA of the wheel's verified unpacked tree
+    is used when there is one (:meth:`Cache.unpacked_metadata`) instead of opening the ZIP."""
     if item.metadata is None:
         return
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            own = _wheel_metadata(zf, item.link.filename)
-    except (OSError, zipfile.BadZipFile, KeyError):
-        return  # not readable as a wheel: the wheel validator reports it with its own message
+    own = None
+    if cache is not None and sha256 is not None:
+        own = cache.unpacked_metadata(sha256, _project(item.link.filename))
     if own is None:
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                own = _wheel_metadata(zf, item.link.filename)
+        except (OSError, zipfile.BadZipFile, KeyError):
+            return  # not readable as a wheel: the wheel validator reports it with its message
+    if own is None or own == item.metadata:  # the usual case: the index served the same file
         return
     theirs, ours = _resolution_fields(item.metadata), _resolution_fields(own)
     differ = [f for f in _COMPARED if theirs.get(f) != ours.get(f)]
@@ -300,8 +351,12 @@ def check_metadata(item: DownloadItem, wheel: Path) -> None:
         raise MetadataMismatch(item.link, differ)
 
 
+def _project(filename: str) -> str:
+    return canonical_name(filename.split("-")[0])
+
+
 def _wheel_metadata(zf: zipfile.ZipFile, filename: str) -> bytes | None:
-    project = canonical_name(filename.split("-")[0])
+    project = _project(filename)
     for name in zf.namelist():
         top, _, rest = name.partition("/")
         if rest == "METADATA" and top.endswith(".dist-info") and \

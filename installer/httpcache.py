@@ -136,11 +136,9 @@ class HttpCache:
         """
         headers = dict(headers or {})
         path = self._entry_path(url, headers)
-        entry = self._load(path) if path is not None else None
-        if entry is not None:
-            entry = _with_userinfo(entry, url)
+        entry = self._load(path, url) if path is not None else None
         if entry is not None and not self.refresh and self._is_fresh(entry):
-            return self._count(replace_source(entry, "cache"))
+            return self._count(entry)
         req = dict(headers)
         if entry is not None:
             if "etag" in entry.headers:
@@ -164,6 +162,18 @@ class HttpCache:
         elif path is not None:
             self._remove(path)
         return self._count(result)
+
+    def lookup(self, url: str, headers: Mapping[str, str] | None = None
+               ) -> CachedResponse | None:
+        """The entry :meth:`fetch` would return without any request (fresh, and no
+        ``refresh``), else None. Cheap enough to call before deciding to use a thread."""
+        if self.refresh:
+            return None
+        path = self._entry_path(url, dict(headers or {}))
+        entry = self._load(path, url) if path is not None else None
+        if entry is None or not self._is_fresh(entry):
+            return None
+        return self._count(entry)
 
     def evict(self, url: str, headers: Mapping[str, str] | None = None) -> None:
         """Forget the entry for *url* (e.g. after its content failed a hash check)."""
@@ -239,17 +249,20 @@ class HttpCache:
             return 0.0
         return max(0.0, min(age * 0.1, 600.0))
 
-    def _load(self, path: Path) -> CachedResponse | None:
+    def _load(self, path: Path, url: str) -> CachedResponse | None:
+        """The stored entry, with the user info of the requested *url* (see
+        :func:`_with_userinfo`); None when missing or unreadable."""
         try:
             raw = path.read_bytes()
             head, _, body = raw.partition(b"\n")
             meta = json.loads(head)
             if len(body) != meta["length"]:
                 return None
-            return CachedResponse(meta["url"], int(meta["status"]), dict(meta["headers"]), body,
-                                  "cache")
+            entry = CachedResponse(meta["url"], int(meta["status"]), dict(meta["headers"]),
+                                   body, "cache")
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        return _with_userinfo(entry, url)
 
     def _store(self, path: Path | None, resp: CachedResponse) -> None:
         if path is None:

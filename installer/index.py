@@ -9,14 +9,14 @@ with HTTP range requests (see :mod:`installer.httpcache`), else by downloading t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from html.parser import HTMLParser
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 from installer._types import NormalizedName
@@ -32,6 +32,10 @@ from installer.httpcache import (
     read_body,
 )
 from installer.models import Link, canonical
+
+if TYPE_CHECKING:  # both imported when first needed: a JSON index needs no HTML parser
+    from concurrent.futures import ThreadPoolExecutor
+    from html.parser import HTMLParser
 
 ACCEPT = ("application/vnd.pypi.simple.v1+json, "
           "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01")
@@ -106,21 +110,29 @@ def _metadata_attr(value: str | None) -> dict[str, str] | None:
 # --- PEP 503 HTML -----------------------------------------------------------------------------
 
 
-class _AnchorParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.anchors: list[dict[str, str | None]] = []
-        self.repo_version: str | None = None
+@functools.cache
+def _anchor_parser_class() -> type[HTMLParser]:
+    """The parser class collecting anchors, ``<base href>`` and the repository version meta;
+    html.parser (with html.entities, ~2 ms) is imported on the first HTML page only."""
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attr = dict(attrs)
-        if tag == "a" and attr.get("href"):
-            self.anchors.append(attr)
-        elif tag == "base" and self.base is None and attr.get("href"):
-            self.base = attr["href"]
-        elif tag == "meta" and attr.get("name") == "pypi:repository-version":
-            self.repo_version = attr.get("content")
+    class AnchorParser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.base: str | None = None
+            self.anchors: list[dict[str, str | None]] = []
+            self.repo_version: str | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            attr = dict(attrs)
+            if tag == "a" and attr.get("href"):
+                self.anchors.append(attr)
+            elif tag == "base" and self.base is None and attr.get("href"):
+                self.base = attr["href"]
+            elif tag == "meta" and attr.get("name") == "pypi:repository-version":
+                self.repo_version = attr.get("content")
+
+    return AnchorParser
 
 
 def _check_api_version(version: str | None, url: str) -> None:
@@ -135,7 +147,7 @@ def parse_html(page: bytes, base_url: str, *, warn: Warn | None = None, index: s
     Relative hrefs are resolved against ``<base href>`` or *base_url*; the file name is the
     URL's last path segment, decoded once. Unsafe names are skipped with a *warn* message.
     """
-    parser = _AnchorParser()
+    parser: Any = _anchor_parser_class()()
     parser.feed(page.decode(encoding, errors="replace"))
     parser.close()
     _check_api_version(parser.repo_version, base_url)
@@ -178,7 +190,11 @@ def _accept_name(filename: str, index: str, warn: Warn) -> bool:
 def parse_json(page: bytes, base_url: str, *, warn: Warn | None = None,
                index: str = "") -> list[Link]:
     """Every file of a PEP 691 (v1) JSON project page."""
-    data = _load_json(page, base_url)
+    return _json_links(_load_json(page, base_url), base_url, warn=warn, index=index)
+
+
+def _json_links(data: dict[str, Any], base_url: str, *, warn: Warn | None,
+                index: str) -> list[Link]:
     meta = data.get("meta")
     _check_api_version(meta.get("api-version") if isinstance(meta, dict) else None, base_url)
     files = data.get("files")
@@ -194,7 +210,11 @@ def parse_json(page: bytes, base_url: str, *, warn: Warn | None = None,
 
 def project_name_of_json(page: bytes, base_url: str) -> NormalizedName | None:
     """The ``name`` a PEP 691 page claims, normalized (None if absent)."""
-    name = _load_json(page, base_url).get("name")
+    return _json_name(_load_json(page, base_url))
+
+
+def _json_name(data: dict[str, Any]) -> NormalizedName | None:
+    name = data.get("name")
     return canonical(name) if isinstance(name, str) else None
 
 
@@ -275,6 +295,11 @@ class PageSource(Protocol):
         """The project's files here; None when this location does not have the project."""
         ...
 
+    def cached(self, name: NormalizedName) -> list[Link] | None:
+        """:meth:`find`'s answer when it needs no request and no thread (a fresh cached
+        page), else None. May raise what :meth:`find` raises for that page."""
+        ...
+
 
 def _for_project(links: list[Link], name: NormalizedName, label: str, warn: Warn,
                  strict: bool) -> list[Link]:
@@ -314,13 +339,28 @@ class HttpIndexSource:
             resp = self.cache.fetch(self.http, url, {"Accept": ACCEPT})
             if resp.status == 404:
                 return None
+        return self._links_of(resp, url, name)
+
+    def cached(self, name: NormalizedName) -> list[Link] | None:
+        """The project's files when its page is fresh in the HTTP cache (no request needed),
+        else None: then :meth:`find` must run."""
+        url = self.page_url(name)
+        if url.startswith("file:"):
+            return None
+        resp = self.cache.lookup(url, {"Accept": ACCEPT})
+        return None if resp is None else self._links_of(resp, url, name)
+
+    def _links_of(self, resp: CachedResponse, url: str, name: NormalizedName) -> list[Link]:
         try:
-            links = parse_page(resp, warn=self.warn, index=self.label)
             if resp.content_type in _JSON_TYPES:
-                claimed = project_name_of_json(resp.body, resp.url)
+                data = _load_json(resp.body, resp.url)
+                links = _json_links(data, resp.url, warn=self.warn, index=self.label)
+                claimed = _json_name(data)
                 if claimed is not None and claimed != name:
                     raise IndexError_(resp.url, f"the index returned the page of {claimed} "
                                                 f"when asked for {name}")
+            else:
+                links = parse_page(resp, warn=self.warn, index=self.label)
         except IndexError_:
             # A bad page must not stay cached: a fixed server would be ignored until max-age.
             self.cache.evict(url, {"Accept": ACCEPT})
@@ -355,6 +395,13 @@ class FindLinksSource:
     def find(self, name: NormalizedName) -> list[Link] | None:
         """Files of *name* at this location ([] rather than None: find-links never 'owns')."""
         return _for_project(self._all(), name, self.label, self.warn, strict=False)
+
+    def cached(self, name: NormalizedName) -> list[Link] | None:
+        """:meth:`find` once the location was read (it is read once per run), else None."""
+        with self._lock:
+            links = self._links
+        return None if links is None else _for_project(links, name, self.label, self.warn,
+                                                        strict=False)
 
     def _all(self) -> list[Link]:
         with self._lock:
@@ -409,8 +456,9 @@ class Finder:
         self.indexes, self.find_links = list(indexes), list(find_links)
         self.http, self.cache, self.strategy = http, cache, strategy
         self.warn = warn or _no_warn
-        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency),
-                                        thread_name_prefix="inst-index")
+        self._concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None  # made (and threads started) on demand
+        self._closed = False
         self._pages: dict[tuple[int, str], Future[list[Link] | None]] = {}
         self._metadata: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -422,18 +470,41 @@ class Finder:
         self.close()
 
     def close(self) -> None:
-        """Stop the worker threads."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the worker threads (if any were started)."""
+        with self._lock:
+            pool, self._closed = self._pool, True
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _sources(self) -> list[PageSource]:
         return self.indexes + self.find_links
 
+    def _pool_locked(self) -> ThreadPoolExecutor:
+        """The worker pool, made on first use (the caller holds ``_lock``)."""
+        if self._pool is None:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self._concurrency,
+                                            thread_name_prefix="inst-index")
+        return self._pool
+
     def _page(self, i: int, name: NormalizedName) -> Future[list[Link] | None]:
+        key = (i, name)
         with self._lock:
-            fut = self._pages.get((i, name))
+            fut = self._pages.get(key)
+        if fut is not None:
+            return fut
+        source = self._sources()[i]
+        # A page fresh in the cache is read right here: a thread hop costs more than the read.
+        answered = _from_cache(source, name)
+        with self._lock:
+            fut = self._pages.get(key)
             if fut is None:
-                fut = self._pool.submit(self._sources()[i].find, name)
-                self._pages[(i, name)] = fut
+                fut = answered if answered is not None else self._pool_locked().submit(
+                    source.find, name)
+                self._pages[key] = fut
             return fut
 
     def prefetch(self, names: list[NormalizedName]) -> None:
@@ -492,7 +563,9 @@ class Finder:
 
     def prefetch_metadata(self, links: Sequence[Link]) -> None:
         """Read these links' metadata concurrently (results are kept for :meth:`metadata`)."""
-        for fut in [self._pool.submit(self.metadata, link) for link in links]:
+        with self._lock:
+            pool = self._pool_locked()
+        for fut in [pool.submit(self.metadata, link) for link in links]:
             fut.exception()
 
     def _core_metadata_file(self, link: Link) -> bytes | None:
@@ -539,6 +612,20 @@ class Finder:
         if sha:
             self.cache.put_blob("wheel-metadata", f"{link.url}#{sha}", data)
         return data
+
+
+def _from_cache(source: PageSource, name: NormalizedName) -> Future[list[Link] | None] | None:
+    """A finished future when *source* answers for *name* without a request, else None."""
+    done: Future[list[Link] | None] = Future()
+    try:
+        links = source.cached(name)
+    except Exception as exc:  # raised by .result(), as it would be from a worker thread
+        done.set_exception(exc)
+        return done
+    if links is None:
+        return None
+    done.set_result(links)
+    return done
 
 
 def build_finder(*, http: HttpGetter, cache: HttpCache, index_url: str | None,
