@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,10 @@ from installer.models import Environment
 from installer.progress import BarReporter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from installer.cache import Cache
+    from installer.prefetch import Prefetcher
 
 
 def add_requirement_arguments(parser: argparse.ArgumentParser) -> None:
@@ -137,11 +140,14 @@ def direct_url(pin: Any) -> dict[str, Any] | None:
 
 
 @contextmanager
-def resolved(ctx: Context, env: Environment, *, ignore_installed: bool) -> Iterator[Any]:
+def resolved(ctx: Context, env: Environment, *, ignore_installed: bool,
+             early: Callable[[Any], Prefetcher | None] | None = None) -> Iterator[Any]:
     """Gather requirements, resolve them, and yield (parsed, resolution, finder).
 
     When the installed distributions already satisfy everything, no index is opened (no HTTP
-    client, no request) and finder is None: there is nothing to download.
+    client, no request) and finder is None: there is nothing to download. Otherwise *early*
+    (called with the parsed requirements, before any thread starts) may return a
+    :class:`~installer.prefetch.Prefetcher`, which fetches pinned wheels while resolving.
     """
     from installer.resolver import resolve, resolve_installed
 
@@ -155,9 +161,18 @@ def resolved(ctx: Context, env: Environment, *, ignore_installed: bool) -> Itera
             ctx.out.warn(warning)
         yield parsed, kept, None
         return
+    prefetcher = early(parsed) if early is not None else None
     with app.finder_session(ctx.settings, ctx.out.warn, ctx.cwd,
                             extra=file_index_options(parsed)) as finder:
-        resolution = resolve(parsed.requirements, parsed.constraints, finder, env, options)
+        if prefetcher is not None:
+            client: Any = finder.http  # the session's (lazy) client serves downloads too
+            prefetcher.bind(client)
+        try:
+            resolution = resolve(parsed.requirements, parsed.constraints, finder, env, options,
+                                 on_pin=None if prefetcher is None else prefetcher.pinned)
+        finally:
+            if prefetcher is not None:
+                prefetcher.finish()
         for warning in resolution.warnings:
             ctx.out.warn(warning)
         yield parsed, resolution, finder
@@ -178,12 +193,14 @@ def download_cache(ctx: Context) -> Iterator[Cache]:
 
 
 def download(ctx: Context, resolution: Any, finder: Any, parsed: Any,
-             cache: Cache, *, for_install: bool = False, on_file: Any = None) -> list[Any]:
+             cache: Cache, *, for_install: bool = False, on_file: Any = None,
+             failed: Mapping[str, Exception] | None = None) -> list[Any]:
     """Fetch every pin that needs a file, in parallel, verified; returns Downloaded items.
 
     Each wheel's own METADATA must agree with the metadata the resolver used.
     *for_install*, *on_file*: see :func:`installer.download.download_all` (never
-    *for_install* for ``inst download``).
+    *for_install* for ``inst download``). *failed*: errors a prefetch already got (URL ->
+    error), raised instead of asking the server again.
     """
     from installer.download import DownloadItem, MetadataMismatch, download_all
 
@@ -192,6 +209,9 @@ def download(ctx: Context, resolution: Any, finder: Any, parsed: Any,
              for p in pins]
     reporter = BarReporter(len(items), sys.stderr) if ctx.out.show_progress else None
     try:
+        for item in items:
+            if failed and item.link.url in failed:
+                raise failed[item.link.url]
         files: list[Any] = download_all(
             items, cache=cache, client=finder.http, concurrency=int(ctx.settings["concurrency"]),
             require_hashes=bool(ctx.settings["require-hashes"] or parsed.require_hashes),
@@ -217,7 +237,17 @@ def run(ctx: Context) -> int:
                                                target=ctx.args.target, prefix=ctx.args.prefix),
                         ctx.out)
     with download_cache(ctx) as cache, ExitStack() as stack:
-        with resolved(ctx, env, ignore_installed=False) as (parsed, resolution, finder):
+        early: list[Prefetcher] = []
+
+        def prefetch(parsed: Any) -> Prefetcher | None:
+            found = _prefetcher(ctx, cache, parsed)
+            if found is not None:
+                stack.callback(found.pool.close)
+                early.append(found)
+            return found
+
+        with resolved(ctx, env, ignore_installed=False, early=prefetch) as (
+                parsed, resolution, finder):
             write_report(ctx, resolution, env)
             changes = resolution.to_install
             if ctx.args.dry_run:
@@ -227,12 +257,17 @@ def run(ctx: Context) -> int:
                 ctx.out.info(f"Audited {_packages(len(resolution.pins))} in "
                              f"{time.perf_counter() - start:.2f}s; nothing to do")
                 return 0
-            pool = _unpack_pool(ctx, finder, cache, changes)
-            if pool is not None:
-                stack.callback(pool.close)
+            if early:
+                finder.close()  # its page threads; the downloads below still use its client
+                pool = early[0].pool
+            else:
+                pool = _unpack_pool(ctx, finder, cache, changes)
+                if pool is not None:
+                    stack.callback(pool.close)
             files = download(ctx, resolution, finder, parsed, cache,
                              for_install=not ctx.settings["no-cache"],
-                             on_file=None if pool is None else _submitter(pool))
+                             on_file=None if pool is None else _submitter(pool),
+                             failed=early[0].failed if early else None)
         # The index session (connections, prefetch threads) ends first: without a pool the
         # transaction forks its own workers, which wants a single-threaded parent.
         result = _install(ctx, env, changes, files, cache, pool)
@@ -246,6 +281,21 @@ def run(ctx: Context) -> int:
 
 def _packages(n: int) -> str:
     return f"{n} package{'' if n == 1 else 's'}"
+
+
+def _prefetcher(ctx: Context, cache: Cache, parsed: Any) -> Prefetcher | None:
+    """A Prefetcher with freshly forked unpack workers, for a cache that holds no wheel yet
+    (so everything will be downloaded; a warm run forks nothing here). None for --dry-run,
+    no-cache, hash-checking mode, or where the workers cannot be forked."""
+    from installer.prefetch import Prefetcher, cache_is_empty
+    from installer.wheel import UnpackPool
+
+    if ctx.args.dry_run or ctx.settings["no-cache"] or ctx.settings["require-hashes"] or \
+            parsed.require_hashes or any(r.hashes for r in parsed.requirements) or \
+            not cache_is_empty(cache):
+        return None
+    pool = UnpackPool.start(cache)
+    return None if pool is None else Prefetcher(cache, pool)
 
 
 def _unpack_pool(ctx: Context, finder: Any, cache: Cache, changes: Any) -> Any:

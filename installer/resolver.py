@@ -10,7 +10,7 @@ and candidate types live in :mod:`installer.candidates`; failures are explained 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import resolvelib
@@ -115,9 +115,12 @@ def resolve(
     env: Environment,
     options: ResolveOptions,
     reporter: ResolveReporter | None = None,
+    on_pin: Callable[[Link, bytes | None], None] | None = None,
 ) -> Resolution:
     """Resolve *requirements* (restricted by *constraints*) against *source* for *env*.
 
+    *on_pin* is called with the file and the core metadata of each index candidate the
+    resolver pins, while it resolves (a pin may still be undone by backtracking).
     Raises :class:`ResolutionError` with a readable explanation when no solution exists,
     :class:`MetadataError` when a file's metadata does not match its name.
     """
@@ -125,7 +128,7 @@ def resolve(
     if kept is not None:
         return kept
     provider = Provider(source, env, options, requirements, constraints)
-    hooks = _Hooks(provider, reporter)
+    hooks = _Hooks(provider, reporter, on_pin)
     resolver: resolvelib.Resolver[AnyReq, AnyCand, str] = resolvelib.Resolver(
         provider, hooks)
     try:
@@ -218,8 +221,9 @@ class _Result:
 class _Hooks(resolvelib.BaseReporter[AnyReq, AnyCand, str]):
     """Records who required what and why versions were rejected; forwards progress."""
 
-    def __init__(self, provider: Provider, reporter: ResolveReporter | None) -> None:
-        self.provider, self.reporter = provider, reporter
+    def __init__(self, provider: Provider, reporter: ResolveReporter | None,
+                 on_pin: Callable[[Link, bytes | None], None] | None = None) -> None:
+        self.provider, self.reporter, self.on_pin = provider, reporter, on_pin
 
     def adding_requirement(self, requirement: AnyReq, parent: AnyCand | None) -> None:
         # A root's source wins (shortest story); otherwise the latest requirer, which is the
@@ -240,8 +244,15 @@ class _Hooks(resolvelib.BaseReporter[AnyReq, AnyCand, str]):
                 self.reporter.rejected(candidate.name, str(candidate.version))
 
     def pinning(self, candidate: AnyCand) -> None:
-        if self.reporter is not None and isinstance(candidate, Cand) and not candidate.extras:
+        if not isinstance(candidate, Cand) or candidate.extras:
+            return
+        if self.reporter is not None:
             self.reporter.pinned(candidate.name, str(candidate.version))
+        if self.on_pin is not None and candidate.link is not None and \
+                candidate.installed is None and not candidate.is_direct and \
+                not self.provider.options.no_deps:
+            # Pinned after its dependencies were read, so its metadata is at hand.
+            self.on_pin(candidate.link, self.provider.metadata(candidate).raw or None)
 
 
 # --- the result ---------------------------------------------------------------------------------
