@@ -203,7 +203,7 @@ def recovered(env: Environment, out: Any) -> Environment:
     """
     from installer._record import replace
     from installer.environment import scan_installed
-    from installer.txn import recover_pending
+    from installer.journal import recover_pending  # not txn: a no-op install needs no more
 
     messages = recover_pending(env, on_wait=out.info)
     for message in messages:

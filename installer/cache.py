@@ -22,10 +22,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from installer._record import record
 from installer.fsutil import fsync_dir
 from installer.models import canonical as _canonical
 
@@ -33,7 +33,7 @@ MARKER = "verified.json"
 _HEX = frozenset("0123456789abcdef")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KindInfo:
     """Size and entry count of one part of the cache."""
 

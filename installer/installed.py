@@ -21,8 +21,8 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from installer.journal import TXN_PREFIX
-from installer.models import Environment, InstalledDist, canonical
-from installer.plan import state_root, within
+from installer.models import Environment, InstalledDist, canonical, state_root
+from installer.plan import within
 
 
 def env_roots(env: Environment) -> list[str]:

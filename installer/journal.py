@@ -25,15 +25,13 @@ import contextlib
 import errno
 import json
 import os
-import shutil
 import signal
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from installer.errors import InstallError
-from installer.models import Environment
-from installer.plan import state_root
+from installer.models import Environment, state_root
 
 LOCK_NAME = ".inst.lock"
 TXN_PREFIX = ".inst-txn-"
@@ -134,6 +132,8 @@ def move(src: str, dst: str) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
+        import shutil  # here, not at the top: a no-op install imports this module
+
         shutil.copy2(src, dst, follow_symlinks=False)
         os.unlink(src)
 
@@ -219,6 +219,8 @@ def recover(env: Environment) -> list[str]:
             done.append(f"rolled back an interrupted install ({txn.name})")
         else:
             done.append(f"discarded an interrupted install that changed nothing ({txn.name})")
+        import shutil
+
         shutil.rmtree(txn, ignore_errors=True)
     return done
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,6 +83,13 @@ class Environment:
     paths: Mapping[str, str]
     is_venv: bool
     installed: Mapping[NormalizedName, InstalledDist] = field(default_factory=dict)
+
+
+def state_root(env: Environment) -> Path:
+    """The folder that holds the whole install scheme (a venv's prefix, a --target or --prefix
+    DIR); the lock file and transaction folders live here."""
+    keys = ("purelib", "platlib", "scripts", "data")
+    return Path(os.path.commonpath([os.path.abspath(env.paths[k]) for k in keys]))
 
 
 class CandidateSource(Protocol):

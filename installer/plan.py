@@ -18,20 +18,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from installer.errors import WheelError
-from installer.models import Environment
+from installer.models import Environment, state_root
 from installer.wheel import GENERATED_FILES, WheelInfo, check_script_name, record_hash
 
 _ENTRY_POINT_VALUE = re.compile(
     r"^(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+))?\s*(\[[^\]]*\])?$"
 )
 _POSIX = os.sep == "/"
-
-
-def state_root(env: Environment) -> Path:
-    """The folder that holds the whole install scheme (a venv's prefix, a --target or --prefix
-    DIR); the lock file and transaction folders live here."""
-    keys = ("purelib", "platlib", "scripts", "data")
-    return Path(os.path.commonpath([os.path.abspath(env.paths[k]) for k in keys]))
 
 
 def within(path: str, root: str) -> bool:

@@ -55,14 +55,13 @@ from installer.journal import (
     undo_ops,
     write_json_atomic,
 )
-from installer.models import Environment, InstalledDist, canonical
+from installer.models import Environment, InstalledDist, canonical, state_root
 from installer.plan import (
     NewFile,
     generated,
     install_scheme,
     plan_wheel,
     record_text,
-    state_root,
     within,
 )
 from installer.txnfs import Destinations, FileMaker, compile_pyc, split

@@ -139,3 +139,34 @@ def test_lazy_client_factory_error_surfaces_from_each_request() -> None:
         with pytest.raises(OSError, match="no trust store"):
             lazy.get("https://x/")
     assert not lazy.built
+
+
+NO_OP_PROBE = """
+import json, sys
+out, sys.argv = sys.argv[1], ["inst", *sys.argv[2:]]
+from installer.__main__ import main
+code = main()
+# (not subprocess or dataclasses: packaging.markers imports them, through packaging.tags
+# and packaging._tokenizer)
+heavy = ("installer.txn", "installer.wheel", "installer.index", "installer.http", "urllib3",
+         "ssl", "email", "tomllib", "concurrent.futures")
+with open(out, "w") as f:
+    json.dump({"code": code, "modules": [m for m in heavy if m in sys.modules]}, f)
+"""
+
+
+def test_no_op_install_imports_nothing_it_does_not_need(
+        tmp_path: Path, server: IndexServer, pki: TestPKI) -> None:
+    # Start-up is most of a no-op install (issue 7): the installer, the index client, TLS,
+    # and email stay unimported when everything is satisfied.
+    cli = Cli(tmp_path, tmp_path / "cache")
+    index = ["--index-url", server.url + "/", "--cert", str(pki.ca_path)]
+    cli.ok("venv", "env")
+    cli.ok("install", "--python", "env", *index, "requests")
+    out = tmp_path / "noop.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_OP_PROBE, str(out), "install", "--python", "env", *index,
+         "--cache-dir", str(cli.cache), "requests"], cwd=cli.cwd,
+        env={**cli.env, "PYTHONPATH": str(MAIN)}, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text()) == {"code": 0, "modules": []}
