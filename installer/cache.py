@@ -16,11 +16,8 @@ mtimes against its marker); a corrupted entry is deleted and reported as a miss.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +43,8 @@ class KindInfo:
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
+    import hashlib  # hashlib, shutil, tempfile: lazily, a no-op install makes a Cache only
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -67,6 +66,8 @@ def _safe_filename(filename: str) -> str:
 
 
 def _rmtree(path: Path) -> None:
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -165,6 +166,8 @@ class Cache:
     @contextlib.contextmanager
     def temp_file(self, suffix: str = ".part") -> Iterator[Path]:
         """A fresh temp file path in :attr:`tmp_dir`; removed on exit unless moved away."""
+        import tempfile
+
         fd, name = tempfile.mkstemp(dir=self.tmp_dir, suffix=suffix)
         os.close(fd)
         path = Path(name)
@@ -207,6 +210,8 @@ class Cache:
         If ``build`` raises, nothing is left behind. If another process won the race, its
         entry is used.
         """
+        import tempfile
+
         staging = Path(tempfile.mkdtemp(prefix="unpack-", dir=self.tmp_dir))
         try:
             tree = staging / "tree"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -235,7 +234,7 @@ class Provider(resolvelib.AbstractProvider[AnyReq, AnyCand, str]):
             path = file_url_path(link.url.partition("#")[0])
             try:
                 return _wheel_metadata_file(path), link.filename
-            except (OSError, zipfile.BadZipFile, KeyError) as exc:
+            except (OSError, KeyError) as exc:
                 raise MetadataError(link.filename, f"cannot read METADATA: {exc}") from exc
         return self.source.metadata(link), link.filename
 
@@ -494,8 +493,14 @@ def _only_for_an_extra(text: str) -> bool:
 
 
 def _wheel_metadata_file(path: Path) -> bytes:
-    with zipfile.ZipFile(path) as zf:
-        for entry in zf.namelist():
-            if entry.endswith(".dist-info/METADATA") and entry.count("/") == 1:
-                return zf.read(entry)
+    """The METADATA of the wheel at *path*; OSError (a bad ZIP too) or KeyError."""
+    import zipfile  # only for file: wheels, which have no metadata file of their own
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for entry in zf.namelist():
+                if entry.endswith(".dist-info/METADATA") and entry.count("/") == 1:
+                    return zf.read(entry)
+    except zipfile.BadZipFile as exc:
+        raise OSError(str(exc)) from exc
     raise KeyError("no .dist-info/METADATA in the wheel")

@@ -6,7 +6,6 @@ They live below :mod:`installer.provider` and :mod:`installer.resolver` so both 
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -125,6 +124,8 @@ def link_from_url(url: str) -> Link:
     if base.startswith("file:") and "sha256" not in hashes:
         path = file_url_path(base)
         if path.is_file():
+            import hashlib  # lazily: loading OpenSSL's libcrypto is ~3 ms of every run
+
             hashes["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return Link(filename=filename, url=url, hashes=hashes)
 

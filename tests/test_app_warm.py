@@ -149,7 +149,8 @@ code = main()
 # (not subprocess or dataclasses: packaging.markers imports them, through packaging.tags
 # and packaging._tokenizer)
 heavy = ("installer.txn", "installer.wheel", "installer.index", "installer.http", "urllib3",
-         "ssl", "email", "tomllib", "concurrent.futures")
+         "ssl", "email", "tomllib", "concurrent.futures", "hashlib", "zipfile", "tempfile",
+         "shutil")
 with open(out, "w") as f:
     json.dump({"code": code, "modules": [m for m in heavy if m in sys.modules]}, f)
 """
