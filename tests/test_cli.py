@@ -70,3 +70,13 @@ def test_console_script_installed() -> None:
         pytest.skip("inst console script not installed in this environment")
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert proc.stdout.strip() == f"inst {__version__}"
+
+
+def test_help_before_a_command_still_lists_every_command(run_inst: Any) -> None:
+    # Running a command builds only its own parser; help must still see them all.
+    proc = run_inst("--help", "install")
+    assert proc.returncode == 0
+    for command in ("install", "uninstall", "config", "debug", "venv", "cache"):
+        assert command in proc.stdout
+    bad = run_inst("instal", "requests")
+    assert bad.returncode == 2 and "(choose from 'install', 'download'" in bad.stderr
