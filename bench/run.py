@@ -130,11 +130,12 @@ def fresh_venv(path: Path, with_pip: bool) -> None:
     sh(args)
 
 
-def timed(cmd: list[str], env: dict[str, str], check: bool = True) -> float:
+def timed(cmd: list[str], env: dict[str, str], check: bool = True,
+          cwd: Path | None = None) -> float:
     """Wall time of one run, after a sync so earlier writes don't land on this one."""
     os.sync()
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=cwd)
     elapsed = time.perf_counter() - start
     if check and proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -160,8 +161,10 @@ def scenario(kind: str, tool: str, tools: Path, url: str, ca: Path, reqs: list[s
     return timed(cmd, env)
 
 
-def startup(tools: Path, runs: int) -> dict[str, list[float]]:
-    """Start-up floor and the tools' trivial commands."""
+def startup(tools: Path, runs: int, cwd: Path) -> dict[str, list[float]]:
+    """Start-up floor and the tools' trivial commands, run in *cwd*: a folder without a
+    pyproject.toml (this checkout's own pyproject declares an ``inst`` script, so inst
+    would parse it looking for [tool.inst])."""
     b = tools / "bin"
     cmds = {
         "python -c pass": [str(b / "python"), "-c", "pass"],
@@ -174,7 +177,7 @@ def startup(tools: Path, runs: int) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {k: [] for k in cmds}
     for _ in range(runs):
         for name, cmd in cmds.items():
-            results[name].append(timed(cmd, clean_env(), check=False))
+            results[name].append(timed(cmd, clean_env(), check=False, cwd=cwd))
     return results
 
 
@@ -214,7 +217,7 @@ def main() -> None:
             rows.append(row + f" | {ratio_uv} | {ratio_pip} |")
             print(rows[-1], flush=True)
     rows += ["", "| command | median (min-max) s |", "|---|---|"]
-    for cmd, samples in startup(tools, max(args.runs, 10)).items():
+    for cmd, samples in startup(tools, max(args.runs, 10), scratch).items():
         rows.append(f"| `{cmd}` | {fmt(samples)} |")
     table = "\n".join(rows)
     print(table)
