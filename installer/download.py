@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from installer.cache import Cache
 from installer.errors import HashMismatch, InstallError, NetworkError, redact_url
 from installer.fsutil import path_from_file_url
-from installer.models import Link
+from installer.models import Link, metadata_headers
 from installer.models import canonical as canonical_name
 
 if TYPE_CHECKING:
@@ -366,30 +366,28 @@ def _wheel_metadata(zf: zipfile.ZipFile, filename: str) -> bytes | None:
 
 
 def _resolution_fields(data: bytes) -> dict[str, object]:
-    from email.parser import BytesParser
-
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
     from packaging.version import InvalidVersion, Version
 
-    msg = BytesParser().parsebytes(data, headersonly=True)
-    out: dict[str, object] = {"Name": canonical_name(str(msg.get("Name") or ""))}
-    version = str(msg.get("Version") or "")
+    msg = metadata_headers(data)
+    out: dict[str, object] = {"Name": canonical_name((msg.get("name") or [""])[0])}
+    version = (msg.get("version") or [""])[0]
     try:
         out["Version"] = Version(version)
     except InvalidVersion:
         out["Version"] = version
     reqs: set[str] = set()
-    for raw in msg.get_all("Requires-Dist") or []:
+    for raw in msg.get("requires-dist", []):
         try:
-            reqs.add(str(Requirement(str(raw))))
+            reqs.add(str(Requirement(raw)))
         except InvalidRequirement:
-            reqs.add(str(raw).strip())
+            reqs.add(raw.strip())
     out["Requires-Dist"] = reqs
-    rp = str(msg.get("Requires-Python") or "").strip()
+    rp = (msg.get("requires-python") or [""])[0].strip()
     try:
         out["Requires-Python"] = SpecifierSet(rp)
     except InvalidSpecifier:
         out["Requires-Python"] = rp
-    out["Provides-Extra"] = {canonical_name(str(e)) for e in msg.get_all("Provides-Extra") or []}
+    out["Provides-Extra"] = {canonical_name(e) for e in msg.get("provides-extra", [])}
     return out

@@ -13,7 +13,6 @@ origin changes and an https->http downgrade is refused unless the target host is
 from __future__ import annotations
 
 import base64
-import email.utils
 import platform
 import ssl
 import threading
@@ -394,6 +393,8 @@ class HttpClient:
         if value.isdigit():
             return float(value)
         try:
+            import email.utils  # only for a Retry-After date
+
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None

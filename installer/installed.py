@@ -17,11 +17,10 @@ import csv
 import hashlib
 import io
 import os
-from email.parser import BytesParser
 from pathlib import Path
 
 from installer.journal import TXN_PREFIX
-from installer.models import Environment, InstalledDist, canonical, state_root
+from installer.models import Environment, InstalledDist, canonical, metadata_headers, state_root
 from installer.plan import within
 
 
@@ -52,8 +51,8 @@ def inside_env(path: str, roots: list[str]) -> bool:
 
 def _read_dist(dist_info: Path) -> InstalledDist:
     try:
-        meta = BytesParser().parsebytes((dist_info / "METADATA").read_bytes(), headersonly=True)
-        name, version = str(meta.get("Name") or ""), str(meta.get("Version") or "")
+        meta = metadata_headers((dist_info / "METADATA").read_bytes())
+        name, version = (meta.get("name") or [""])[0], (meta.get("version") or [""])[0]
     except OSError:
         name = version = ""
     if not name:

@@ -19,6 +19,43 @@ def canonical(name: str) -> NormalizedName:
     return NormalizedName(_SEPARATORS.sub("-", name).lower())
 
 
+# A header line as email.feedparser sees it: a field name of printable ASCII except ":",
+# then ":"; anything else (but a continuation) ends the header section, as it does there.
+_HEADER = re.compile(r"[\041-\071\073-\176]*:")
+_LINES = re.compile(r"\r\n|\r|\n")
+
+
+def metadata_headers(raw: bytes) -> dict[str, list[str]]:
+    """The header fields of a METADATA file: lower-cased name -> values in file order.
+
+    The same answer as ``email.parser.BytesHeaderParser`` with the ``compat32`` policy (folded
+    lines kept with their line breaks, a value's leading blanks dropped), without importing
+    :mod:`email` (~11 ms of start-up) or reading the description body line by line.
+    """
+    headers: dict[str, list[str]] = {}
+    last: list[str] | None = None
+    # Only the header section is split into lines, not a long description body: it ends at
+    # the first blank line, i.e. a line end followed by another.
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r"), raw.find(b"\r\r")) if i >= 0]
+    head = raw[: min(ends) + 1] if ends else raw
+    lines = _LINES.split(head.decode("utf-8", "surrogateescape"))
+    if lines[0].startswith("From "):
+        del lines[0]  # an mbox "From " line, which email skips too
+    for line in lines:
+        if not line:
+            break  # the blank line that ends the headers
+        if line[0] in " \t":
+            if last is not None:
+                last[-1] += "\n" + line
+            continue
+        m = _HEADER.match(line)
+        if m is None:
+            break  # the body begins (email calls this a missing-separator defect)
+        last = headers.setdefault(line[: m.end() - 1].lower(), [])
+        last.append(line[m.end():].lstrip(" \t"))
+    return headers
+
+
 @record(frozen=True)
 class Link:
     """One file offered by an index or a find-links location.

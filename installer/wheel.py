@@ -37,13 +37,12 @@ import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from email.parser import BytesParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from installer.cache import MARKER, Cache, sha256_of
 from installer.errors import WheelError
-from installer.models import canonical
+from installer.models import canonical, metadata_headers
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -298,8 +297,8 @@ def _find_dist_info(wheel: str, names: Iterable[str], name: str, version: str) -
 
 
 def _parse_wheel_file(wheel: str, text: bytes, entry: str) -> tuple[str, bool, list[str]]:
-    msg = BytesParser().parsebytes(text)
-    version = (msg.get("Wheel-Version") or "").strip()
+    msg = metadata_headers(text)
+    version = (msg.get("wheel-version") or [""])[0].strip()
     m = re.fullmatch(r"(\d+)\.(\d+)", version)
     if not m:
         raise WheelError(wheel, "WHEEL has no valid Wheel-Version", entry=entry)
@@ -309,7 +308,7 @@ def _parse_wheel_file(wheel: str, text: bytes, entry: str) -> tuple[str, bool, l
                          entry=entry)
     if int(m.group(2)) > 0:
         warnings.append(f"{wheel}: Wheel-Version {version} is newer than 1.0; installing anyway")
-    purelib = (msg.get("Root-Is-Purelib") or "").strip().lower() == "true"
+    purelib = (msg.get("root-is-purelib") or [""])[0].strip().lower() == "true"
     return version, purelib, warnings
 
 
@@ -372,8 +371,8 @@ def _inspect(path: Path, zf: zipfile.ZipFile, data: memoryview) -> tuple[
         f"{dist_info}/WHEEL", f"{dist_info}/METADATA", f"{dist_info}/RECORD")
     wversion, purelib, warnings = _parse_wheel_file(
         wheel, _read_small(wheel, zf, members[wheel_entry]), wheel_entry)
-    meta = BytesParser().parsebytes(_read_small(wheel, zf, members[meta_entry]))
-    mname, mversion = (meta.get("Name") or "").strip(), (meta.get("Version") or "").strip()
+    meta = metadata_headers(_read_small(wheel, zf, members[meta_entry]))
+    mname, mversion = ((meta.get(k) or [""])[0].strip() for k in ("name", "version"))
     if canonical(mname) != canonical(fname) or not _same_version(mversion, fversion):
         raise WheelError(
             wheel, f"METADATA says {mname} {mversion}, which does not match the file name",

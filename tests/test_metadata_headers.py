@@ -1,4 +1,4 @@
-"""installer.resolved.metadata_headers answers exactly what the email package does.
+"""installer.models.metadata_headers answers exactly what the email package does.
 
 The stdlib parser (compat32 policy, which is what inst used before) is the oracle: every case,
 real METADATA files of the installed packages included, must give the same fields and values.
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from installer.resolved import metadata_headers, parse_metadata
+from installer.models import metadata_headers
+from installer.resolved import parse_metadata
 
 
 def _oracle(raw: bytes) -> dict[str, list[str]]:
