@@ -280,7 +280,9 @@ def discover_file_layers(cwd: Path, environ: Mapping[str, str], *, no_config: bo
                          warnings: list[str]) -> list[Layer]:
     """Site (lowest first), user and project layers; skipped ones kept for ``config debug``."""
     layers: list[Layer] = []
-    project = find_project_file(cwd)
+    # Under no-config the project file is not looked for: finding one may mean parsing a
+    # pyproject.toml (tomllib alone is ~8 ms) for a layer that is skipped anyway.
+    project = None if no_config else find_project_file(cwd)
     if project and project.masked:
         warnings.append(f"{project.path} wins over [tool.inst] in {project.masked}; "
                         "the pyproject settings are ignored")
