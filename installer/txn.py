@@ -237,11 +237,16 @@ class Transaction:
         self._require_open()
         assert self.cache is not None
         cache = self.cache
-        todo = [(Path(w), s) for w, s in wheels if (str(w), s) not in self._ready and not (
-            s and (cache.unpacked_dir(s) / MARKER).is_file())]  # warm: nothing to unpack
+        todo = [(Path(w), s) for w, s in wheels if (str(w), s) not in self._ready]
         if pool is not None and pool.cache.root == cache.root:
+            # The pool answers with its future for a wheel it already unpacked in this run
+            # (during the downloads, or even during resolution), so install() takes that tree
+            # as made instead of re-checking every file of it; None for a tree that was in
+            # the cache before.
             self._submit(pool, todo)
             return
+        todo = [(w, s) for w, s in todo if not (
+            s and (cache.unpacked_dir(s) / MARKER).is_file())]  # warm: nothing to unpack
         if len(todo) < 2:
             return
         with contextlib.suppress(OSError):
