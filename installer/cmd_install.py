@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,7 +172,7 @@ def resolved(ctx: Context, env: Environment, *, ignore_installed: bool,
                                  on_pin=None if prefetcher is None else prefetcher.pinned)
         finally:
             if prefetcher is not None:
-                prefetcher.finish()
+                prefetcher.stop()
         for warning in resolution.warnings:
             ctx.out.warn(warning)
         yield parsed, resolution, finder
@@ -194,28 +194,28 @@ def download_cache(ctx: Context) -> Iterator[Cache]:
 
 def download(ctx: Context, resolution: Any, finder: Any, parsed: Any,
              cache: Cache, *, for_install: bool = False, on_file: Any = None,
-             failed: Mapping[str, Exception] | None = None) -> list[Any]:
+             prefetched: Prefetcher | None = None) -> list[Any]:
     """Fetch every pin that needs a file, in parallel, verified; returns Downloaded items.
 
     Each wheel's own METADATA must agree with the metadata the resolver used.
     *for_install*, *on_file*: see :func:`installer.download.download_all` (never
-    *for_install* for ``inst download``). *failed*: errors a prefetch already got (URL ->
-    error), raised instead of asking the server again.
+    *for_install* for ``inst download``). Files *prefetched* (or being prefetched) are taken
+    from there, with their errors, instead of being asked for again.
     """
     from installer.download import DownloadItem, MetadataMismatch, download_all
 
     pins = [p for p in resolution.to_install if p.link is not None]
     items = [DownloadItem(p.link, allowed=_allowed(p.hashes), metadata=p.metadata.raw or None)
              for p in pins]
+    taken = prefetched.take(i.link.url for i in items) if prefetched is not None else {}
+    items = [i for i in items if i.link.url not in taken]
     reporter = BarReporter(len(items), sys.stderr) if ctx.out.show_progress else None
     try:
-        for item in items:
-            if failed and item.link.url in failed:
-                raise failed[item.link.url]
         files: list[Any] = download_all(
             items, cache=cache, client=finder.http, concurrency=int(ctx.settings["concurrency"]),
             require_hashes=bool(ctx.settings["require-hashes"] or parsed.require_hashes),
             reporter=reporter, for_install=for_install, on_file=on_file)
+        files += [future.result() for future in taken.values()]
     except MetadataMismatch as exc:
         finder.forget_metadata(exc.link)  # it proved to be a lie: don't keep it cached
         raise
@@ -243,6 +243,7 @@ def run(ctx: Context) -> int:
             found = _prefetcher(ctx, cache, parsed)
             if found is not None:
                 stack.callback(found.pool.close)
+                stack.callback(found.close)  # first: no download left running on any exit
                 early.append(found)
             return found
 
@@ -267,7 +268,7 @@ def run(ctx: Context) -> int:
             files = download(ctx, resolution, finder, parsed, cache,
                              for_install=not ctx.settings["no-cache"],
                              on_file=None if pool is None else _submitter(pool),
-                             failed=early[0].failed if early else None)
+                             prefetched=early[0] if early else None)
         # The index session (connections, prefetch threads) ends first: without a pool the
         # transaction forks its own workers, which wants a single-threaded parent.
         result = _install(ctx, env, changes, files, cache, pool)

@@ -5,10 +5,11 @@ then download, then finish unpacking the biggest wheels. :class:`Prefetcher` sta
 pinned wheel's download the moment the resolver pins it, and hands the verified file to the
 unpack workers at once, so resolving, downloading and unpacking overlap.
 
-A pin that backtracking drops was downloaded for nothing (it stays in the cache). A download
-that fails is not tried again: its error is kept in :attr:`Prefetcher.failed` and the download
-step after resolution raises it for a wheel the resolution kept (a broken server is not asked
-twice; a wheel dropped by backtracking never mattered).
+A pin that backtracking drops was downloaded for nothing (it stays in the cache). When the
+resolver is done, :meth:`Prefetcher.stop` drops the downloads that have not started; the
+download step then fetches only the wheels no prefetch is working on, and takes the others'
+results (or errors) from :meth:`Prefetcher.take` as they finish: a broken server is never
+asked twice for one file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from installer.cache import Cache
@@ -42,17 +44,16 @@ def cache_is_empty(cache: Cache) -> bool:
 
 class Prefetcher:
     """Fetches each pinned wheel into *cache* in background threads and submits it to the
-    unpack *pool*; :meth:`finish` waits for what is in flight and stops the threads."""
+    unpack *pool*; :meth:`stop` ends the queue, :meth:`take` hands over the rest, and
+    :meth:`close` waits for the threads."""
 
     def __init__(self, cache: Cache, pool: UnpackPool) -> None:
         self.cache, self.pool = cache, pool
         self._client: Client | None = None
         self._threads: ThreadPoolExecutor | None = None
-        self._seen: set[str] = set()
-        self._futures: list[Future[None]] = []
+        self._futures: dict[str, Future[Downloaded]] = {}
+        self._stopped = False
         self._lock = threading.Lock()
-        #: URL -> the error its download raised (all retries done).
-        self.failed: dict[str, Exception] = {}
 
     def bind(self, client: Client) -> None:
         """Use *client* (the index session's, built lazily) for the downloads."""
@@ -63,29 +64,42 @@ class Prefetcher:
         if self._client is None or not link.filename.endswith(".whl"):
             return
         with self._lock:
-            if link.url in self._seen:
+            if self._stopped or link.url in self._futures:
                 return
-            self._seen.add(link.url)
             if self._threads is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="inst-prefetch")
-            self._futures.append(self._threads.submit(self._fetch, link, metadata))
+            self._futures[link.url] = self._threads.submit(self._fetch, link, metadata)
 
-    def _fetch(self, link: Link, metadata: bytes | None) -> None:
+    def _fetch(self, link: Link, metadata: bytes | None) -> Downloaded:
         from installer.download import DownloadItem, download_one
 
-        try:
-            got: Downloaded = download_one(DownloadItem(link, metadata=metadata),
-                                           cache=self.cache, client=self._client,
-                                           for_install=True)
-        except Exception as exc:  # raised by the download step if the wheel is kept
-            self.failed[link.url] = exc
-            return
+        got: Downloaded = download_one(DownloadItem(link, metadata=metadata), cache=self.cache,
+                                       client=self._client, for_install=True)
         self.pool.submit(got.path, got.sha256)
+        return got
 
-    def finish(self) -> None:
-        """Drop what has not started and wait for the downloads in flight."""
+    def stop(self) -> None:
+        """Resolution is over: drop the downloads that have not started (those in flight go
+        on; :meth:`take` hands them over)."""
+        with self._lock:
+            self._stopped = True
+            threads = self._threads
+        if threads is not None:
+            threads.shutdown(wait=False, cancel_futures=True)
+
+    def take(self, urls: Iterable[str]) -> dict[str, Future[Downloaded]]:
+        """The prefetches, running or done, of *urls* (cancelled ones are left out: the
+        download step fetches those itself). A future's result is the Downloaded file, or
+        the download's error."""
+        with self._lock:
+            found = {u: self._futures[u] for u in urls if u in self._futures}
+        return {u: f for u, f in found.items() if not f.cancelled()}
+
+    def close(self) -> None:
+        """Stop, and wait for the threads (a failed install must not leave them running)."""
+        self.stop()
         with self._lock:
             threads, self._threads = self._threads, None
         if threads is not None:
