@@ -289,7 +289,7 @@ def _prefetcher(ctx: Context, cache: Cache, parsed: Any) -> Prefetcher | None:
     (so everything will be downloaded; a warm run forks nothing here). None for --dry-run,
     no-cache, hash-checking mode, or where the workers cannot be forked."""
     from installer.prefetch import Prefetcher, cache_is_empty
-    from installer.wheel import UnpackPool
+    from installer.unpackpool import UnpackPool
 
     if ctx.args.dry_run or ctx.settings["no-cache"] or ctx.settings["require-hashes"] or \
             parsed.require_hashes or any(r.hashes for r in parsed.requirements) or \
@@ -304,7 +304,7 @@ def _unpack_pool(ctx: Context, finder: Any, cache: Cache, changes: Any) -> Any:
     after the last one); None when every wheel's tree is already in the cache, under
     ``no-cache`` (the transaction unpacks next to the environment) or without fork."""
     from installer.cache import MARKER
-    from installer.wheel import UnpackPool
+    from installer.unpackpool import UnpackPool
 
     if ctx.settings["no-cache"] or finder is None:
         return None

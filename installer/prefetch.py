@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from installer.cache import Cache
     from installer.download import Client, Downloaded
     from installer.models import Link
-    from installer.wheel import UnpackPool
+    from installer.unpackpool import UnpackPool
 
 #: Downloads at once while resolving: the index's page threads share the connection pool
 #: (10 connections), and the resolver itself needs the CPU.

@@ -65,13 +65,8 @@ from installer.plan import (
     within,
 )
 from installer.txnfs import Destinations, FileMaker, compile_pyc, split
-from installer.wheel import (
-    LinkMode,
-    UnpackPool,
-    UnpackResult,
-    WheelInfo,
-    unpack_to_cache,
-)
+from installer.unpackpool import UnpackPool, UnpackResult
+from installer.wheel import LinkMode, WheelInfo, unpack_to_cache
 
 __all__ = [
     "CRASH_ENV", "LOCK_NAME", "TXN_PREFIX", "InstallResult", "Transaction", "check_environment",

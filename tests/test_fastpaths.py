@@ -170,7 +170,7 @@ from installer.cache import Cache
 from installer.environment import query_environment
 from installer.errors import WheelError
 from installer.txn import Transaction
-from installer.wheel import UnpackPool
+from installer.unpackpool import UnpackPool
 python, cache, *wheels = sys.argv[1:]
 env = query_environment(Path(python), None)
 cache = Cache(Path(cache))
@@ -228,7 +228,7 @@ _ORPHAN_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
 from installer.cache import Cache
-from installer.wheel import UnpackPool
+from installer.unpackpool import UnpackPool
 pool = UnpackPool.start(Cache(Path(sys.argv[1])))
 assert pool is not None
 print(" ".join(str(p) for p in pool._executor._processes), flush=True)

@@ -9,8 +9,8 @@ import pytest
 
 from installer.errors import IndexError_
 from installer.httpcache import CachedResponse
-from installer.index import is_safe_filename, parse_html, parse_json, parse_page, project_of
 from installer.models import Link
+from installer.pages import is_safe_filename, parse_html, parse_json, parse_page, project_of
 
 BASE = "https://idx.example/simple/demo/"
 W = "demo-1.0-py3-none-any.whl"
