@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / "work"
+# make-index.py and serve-index: ../shared/bench next to the checkout, or --shared DIR.
 SHARED = ROOT.parent / "shared" / "bench"
 SETS = {
     "a": ["requests"],
@@ -33,6 +34,15 @@ SETS = {
 }
 TOOLS = ("inst", "uv", "pip")
 PORT = 8643
+
+
+def use_shared(folder: Path) -> None:
+    """Take the index tools from *folder*; fail early and clearly when they are not there."""
+    global SHARED
+    if not (folder / "make-index.py").is_file() or not (folder / "serve-index").is_file():
+        raise SystemExit(f"bench: no make-index.py and serve-index in {folder}; "
+                         "pass --shared DIR (the workplace's shared/bench folder)")
+    SHARED = folder
 
 
 def sh(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -194,7 +204,10 @@ def main() -> None:
     ap.add_argument("--scenarios", default="cold,warm,noop,resolve")
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--markdown", type=Path)
+    ap.add_argument("--shared", type=Path, default=SHARED,
+                    help="folder with make-index.py and serve-index (default: %(default)s)")
     args = ap.parse_args()
+    use_shared(args.shared)
     WORK.mkdir(parents=True, exist_ok=True)
     tools = tools_venv()
     names = args.sets.split(",")
