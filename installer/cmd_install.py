@@ -243,7 +243,9 @@ def run(ctx: Context) -> int:
             found = _prefetcher(ctx, cache, parsed)
             if found is not None:
                 stack.callback(found.pool.close)
-                stack.callback(found.close)  # first: no download left running on any exit
+                # First on the way out; after an error or Ctrl-C, without waiting for a
+                # download in flight (a big wheel on a slow network).
+                stack.push(lambda kind, *_: found.close(wait=kind is None))
                 early.append(found)
             return found
 
@@ -292,7 +294,8 @@ def _prefetcher(ctx: Context, cache: Cache, parsed: Any) -> Prefetcher | None:
     from installer.unpackpool import UnpackPool
 
     if ctx.args.dry_run or ctx.settings["no-cache"] or ctx.settings["require-hashes"] or \
-            parsed.require_hashes or any(r.hashes for r in parsed.requirements) or \
+            parsed.require_hashes or \
+            any(r.hashes for r in (*parsed.requirements, *parsed.constraints)) or \
             not cache_is_empty(cache):
         return None
     pool = UnpackPool.start(cache)
