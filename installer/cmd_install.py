@@ -243,9 +243,7 @@ def run(ctx: Context) -> int:
             found = _prefetcher(ctx, cache, parsed)
             if found is not None:
                 stack.callback(found.pool.close)
-                # First on the way out; after an error or Ctrl-C, without waiting for a
-                # download in flight (a big wheel on a slow network).
-                stack.push(lambda kind, *_: found.close(wait=kind is None))
+                stack.callback(found.close)  # first on the way out: no download left running
                 early.append(found)
             return found
 

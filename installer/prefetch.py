@@ -97,12 +97,11 @@ class Prefetcher:
             found = {u: self._futures[u] for u in urls if u in self._futures}
         return {u: f for u, f in found.items() if not f.cancelled()}
 
-    def close(self, *, wait: bool = True) -> None:
-        """Stop, and (with *wait*) wait for the downloads still running, so that none is cut
-        off halfway. Without it (an error or Ctrl-C is on its way out) nothing waits: the
-        process ends soon, and a download cut off leaves at most a temp file in the cache."""
+    def close(self) -> None:
+        """Stop, and wait for the downloads still running: none is cut off halfway (a failed
+        install leaves no temp file in the cache), as with the download step's own threads."""
         self.stop()
         with self._lock:
             threads, self._threads = self._threads, None
         if threads is not None:
-            threads.shutdown(wait=wait, cancel_futures=True)
+            threads.shutdown(wait=True, cancel_futures=True)
