@@ -30,6 +30,8 @@ def run() -> None:
     install) cost ~15 ms per run and does nothing a user can see.
     """
     code = main()
+    if sys.gettrace() is not None or sys.getprofile() is not None or "coverage" in sys.modules:
+        raise SystemExit(code)  # a profiler or coverage writes its data at normal exit
     for stream in (sys.stdout, sys.stderr):
         try:  # noqa: SIM105 - contextlib would be one more import for `inst --version`
             stream.flush()

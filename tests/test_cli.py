@@ -80,3 +80,13 @@ def test_help_before_a_command_still_lists_every_command(run_inst: Any) -> None:
         assert command in proc.stdout
     bad = run_inst("instal", "requests")
     assert bad.returncode == 2 and "(choose from 'install', 'download'" in bad.stderr
+
+
+def test_profilers_still_get_their_exit(tmp_path: Path) -> None:
+    # The console script ends with os._exit (no interpreter teardown), except under a
+    # profiler or coverage, which write their data at normal exit.
+    out = tmp_path / "inst.prof"
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "installer",
+                           "config", "list"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 0
