@@ -9,6 +9,7 @@ imported, so ``inst --version`` and ``inst config get`` stay fast.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -49,18 +50,10 @@ class _Formatter(argparse.HelpFormatter):
                          _columns() - 2 if width is None else width)
 
 
-_COLUMNS: list[int] = []
-
-
+@functools.cache
 def _columns() -> int:
     """The terminal width as ``shutil.get_terminal_size`` finds it (COLUMNS, then the tty);
     looked up once per run, not once per argument."""
-    if not _COLUMNS:
-        _COLUMNS.append(_terminal_columns())
-    return _COLUMNS[0]
-
-
-def _terminal_columns() -> int:
     try:
         columns = int(os.environ.get("COLUMNS", "0"))
     except ValueError:

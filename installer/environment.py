@@ -19,7 +19,7 @@ from typing import Any
 from installer._record import field, record, replace
 from installer._types import NormalizedName
 from installer.errors import EnvironmentError_
-from installer.models import Environment, InstalledDist, canonical
+from installer.models import Environment, InstalledDist, canonical, metadata_headers
 
 CACHE_FORMAT = 2
 _PREFIX_TOKEN = "/__inst_prefix__"
@@ -447,11 +447,30 @@ def _scan_folder(folder: Path) -> Iterator[InstalledDist]:
 
 
 def read_dist_info(dist_info: Path) -> InstalledDist | None:
-    """Name, version, INSTALLER and REQUESTED of one ``.dist-info`` folder (None if unusable)."""
-    headers = _metadata_headers(dist_info / "METADATA")
-    name, version = headers.get("name"), headers.get("version")
-    if not name or not version:
-        return None
+    """Name, version, INSTALLER and REQUESTED of one ``.dist-info`` folder; None when its
+    METADATA gives no name and version."""
+    name, version = _name_and_version(dist_info)
+    return _installed(dist_info, name, version) if name and version else None
+
+
+def read_any_dist_info(dist_info: Path) -> InstalledDist:
+    """:func:`read_dist_info`, but the folder name ``name-version.dist-info`` stands in for a
+    METADATA without a name (so that such a broken distribution can still be uninstalled)."""
+    name, version = _name_and_version(dist_info)
+    if not name:
+        name, _, version = dist_info.name[: -len(".dist-info")].partition("-")
+    return _installed(dist_info, name, version)
+
+
+def _name_and_version(dist_info: Path) -> tuple[str, str]:
+    try:
+        headers = metadata_headers((dist_info / "METADATA").read_bytes())
+    except OSError:
+        return "", ""
+    return (headers.get("name") or [""])[0].strip(), (headers.get("version") or [""])[0].strip()
+
+
+def _installed(dist_info: Path, name: str, version: str) -> InstalledDist:
     try:
         installer: str | None = (dist_info / "INSTALLER").read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
@@ -459,23 +478,6 @@ def read_dist_info(dist_info: Path) -> InstalledDist | None:
     return InstalledDist(name=canonical(name), display_name=name, version=version,
                          dist_info=dist_info, installer=installer or None,
                          requested=(dist_info / "REQUESTED").exists())
-
-
-def _metadata_headers(path: Path) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if not line.strip():
-                    break
-                key, sep, value = line.partition(":")
-                if sep and key.strip().lower() in ("name", "version"):
-                    headers.setdefault(key.strip().lower(), value.strip())
-                if len(headers) == 2:
-                    break
-    except OSError:
-        pass
-    return headers
 
 
 def probe_python(interpreter: str = sys.executable) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from installer.errors import (
     redact_url,
 )
 from installer.hosts import host_is_trusted
+from installer.httpdate import http_date
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -393,12 +394,10 @@ class HttpClient:
         if value.isdigit():
             return float(value)
         try:
-            import email.utils  # only for a Retry-After date
-
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            when = http_date(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        return max(0.0, when.timestamp() - time.time())
+        return max(0.0, when - time.time())
 
     def _tls(self, url: str, exc: Exception) -> InstError:
         if self._tls_error is not None:

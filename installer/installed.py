@@ -19,8 +19,9 @@ import io
 import os
 from pathlib import Path
 
+from installer.environment import read_any_dist_info
 from installer.journal import TXN_PREFIX
-from installer.models import Environment, InstalledDist, canonical, metadata_headers, state_root
+from installer.models import Environment, InstalledDist, state_root
 from installer.plan import within
 
 
@@ -49,22 +50,6 @@ def inside_env(path: str, roots: list[str]) -> bool:
     return any(within(real, root) for root in roots)
 
 
-def _read_dist(dist_info: Path) -> InstalledDist:
-    try:
-        meta = metadata_headers((dist_info / "METADATA").read_bytes())
-        name, version = (meta.get("name") or [""])[0], (meta.get("version") or [""])[0]
-    except OSError:
-        name = version = ""
-    if not name:
-        name, _, version = dist_info.name[: -len(".dist-info")].partition("-")
-    try:
-        installer: str | None = (dist_info / "INSTALLER").read_text("utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        installer = None
-    return InstalledDist(canonical(name), name, version, dist_info, installer,
-                         (dist_info / "REQUESTED").exists())
-
-
 def installed_distributions(env: Environment) -> list[InstalledDist]:
     """Every ``*.dist-info`` in the environment's site dirs, read now (not a cached snapshot)."""
     out: list[InstalledDist] = []
@@ -72,7 +57,7 @@ def installed_distributions(env: Environment) -> list[InstalledDist]:
         with contextlib.suppress(OSError):
             for child in sorted(Path(site).iterdir()):
                 if child.name.endswith(".dist-info") and child.is_dir():
-                    out.append(_read_dist(child))
+                    out.append(read_any_dist_info(child))
     return out
 
 

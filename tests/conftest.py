@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from installer.models import Environment
+
 SCRUB_PREFIXES = ("INST_", "PIP_", "UV_", "XDG_")
 SCRUB_NAMES = {
     "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "VIRTUAL_ENV",
@@ -57,3 +59,21 @@ def run_inst(tmp_path: Path) -> Iterator[object]:
         )
 
     yield run
+
+
+@pytest.fixture(scope="session")
+def venv_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty venv, made once per session; tests take clones of it (``env``)."""
+    from tests.helpers.install_env import make_venv
+
+    root = tmp_path_factory.mktemp("tpl") / "venv"
+    make_venv(root)
+    return root
+
+
+@pytest.fixture
+def env(venv_template: Path, tmp_path: Path) -> Environment:
+    """A venv of the test's own (a clone of ``venv_template``)."""
+    from tests.helpers.install_env import clone_venv
+
+    return clone_venv(venv_template, tmp_path / "venv")

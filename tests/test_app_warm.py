@@ -4,36 +4,18 @@ When a request *is* needed, the lazily built client fails exactly as an eager on
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from installer.app import LazyHttpClient
-from tests.helpers.e2e_index import MAIN, Cli, requests_like, run_python
+from tests.helpers.e2e_index import Cli, requests_like, run_python
 from tests.helpers.index_server import IndexServer, SimpleIndex
+from tests.helpers.probe import probe
 from tests.helpers.tls_servers import TestPKI
 
-# Runs inst in-process and records what the run imported and which threads it started.
-PROBE = """
-import json, sys, threading
-started = []
-_start = threading.Thread.start
-def start(self):
-    started.append(self.name)
-    _start(self)
-threading.Thread.start = start
-out, sys.argv = sys.argv[1], ["inst", *sys.argv[2:]]
-from installer.__main__ import main
-code = main()
-with open(out, "w") as f:
-    json.dump({"code": code, "threads": started,
-               "modules": sorted(m for m in ("urllib3", "ssl", "truststore", "certifi")
-                                 if m in sys.modules)}, f)
-"""
+NETWORK = ("urllib3", "ssl", "truststore", "certifi")
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, pki: TestPKI) -> Iterator[I
         yield srv
 
 
-def probe(cli: Cli, *args: str) -> dict[str, object]:
-    out = cli.cwd / "probe.json"
-    env = {**cli.env, "PYTHONPATH": str(MAIN)}
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(out), *args, "--cache-dir",
-                           str(cli.cache)], cwd=cli.cwd, env=env, capture_output=True,
-                          text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    result: dict[str, object] = json.loads(out.read_text())
-    return result
-
-
 def test_warm_install_makes_no_request_and_builds_no_client(
         tmp_path: Path, server: IndexServer, pki: TestPKI) -> None:
     cli = Cli(tmp_path, tmp_path / "cache")
@@ -68,11 +39,11 @@ def test_warm_install_makes_no_request_and_builds_no_client(
     cli.ok("install", "--python", "one", *index, "requests")
     sent = len(server.requests)
     cli.ok("venv", "two")
-    seen = probe(cli, "install", "--python", "two", *index, "requests")
+    seen = probe(cli, "install", "--python", "two", *index, "requests", modules=NETWORK)
     # No network thread (index pages, downloads); the installer's own file-linking threads
     # are not about the network.
-    network = [t for t in seen["threads"] if not t.startswith("inst-cached")]  # type: ignore[attr-defined]
-    assert (seen["code"], network, seen["modules"]) == (0, [], [])
+    network = [t for t in seen.threads if not t.startswith("inst-cached")]
+    assert (seen.code, network, seen.modules) == (0, [], [])
     assert len(server.requests) == sent
     imported = run_python(tmp_path / "two", "import requests; print(requests.__version__)")
     assert imported.stdout == "2.32.0\n", imported.stderr
@@ -141,19 +112,11 @@ def test_lazy_client_factory_error_surfaces_from_each_request() -> None:
     assert not lazy.built
 
 
-NO_OP_PROBE = """
-import json, sys
-out, sys.argv = sys.argv[1], ["inst", *sys.argv[2:]]
-from installer.__main__ import main
-code = main()
-# (not subprocess or dataclasses: packaging.markers imports them, through packaging.tags
-# and packaging._tokenizer)
-heavy = ("installer.txn", "installer.wheel", "installer.index", "installer.http", "urllib3",
+# (not subprocess or dataclasses: packaging.markers imports them, through packaging.tags and
+# packaging._tokenizer)
+HEAVY = ("installer.txn", "installer.wheel", "installer.index", "installer.http", "urllib3",
          "ssl", "email", "tomllib", "concurrent.futures", "hashlib", "zipfile", "tempfile",
          "shutil")
-with open(out, "w") as f:
-    json.dump({"code": code, "modules": [m for m in heavy if m in sys.modules]}, f)
-"""
 
 
 def test_no_op_install_imports_nothing_it_does_not_need(
@@ -164,10 +127,5 @@ def test_no_op_install_imports_nothing_it_does_not_need(
     index = ["--index-url", server.url + "/", "--cert", str(pki.ca_path)]
     cli.ok("venv", "env")
     cli.ok("install", "--python", "env", *index, "requests")
-    out = tmp_path / "noop.json"
-    proc = subprocess.run(
-        [sys.executable, "-c", NO_OP_PROBE, str(out), "install", "--python", "env", *index,
-         "--cache-dir", str(cli.cache), "requests"], cwd=cli.cwd,
-        env={**cli.env, "PYTHONPATH": str(MAIN)}, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(out.read_text()) == {"code": 0, "modules": []}
+    seen = probe(cli, "install", "--python", "env", *index, "requests", modules=HEAVY)
+    assert (seen.code, seen.modules) == (0, [])

@@ -59,6 +59,18 @@ def test_503_with_retry_after_is_retried(server: HTTPSServer, trust: TrustConfig
     assert 0.9 <= elapsed < 3
 
 
+def test_retry_after_as_an_http_date(server: HTTPSServer, trust: TrustConfig) -> None:
+    from email.utils import formatdate
+
+    later = formatdate(time.time() + 2, usegmt=True)  # whole seconds: waits ~1-2 s
+    server.set_behaviour(sequence([status(503, {"Retry-After": later})]))
+    c = client(trust)
+    start = time.monotonic()
+    assert c.get(server.url).data == b"ok"
+    assert c.request_count == 2
+    assert 0.9 <= time.monotonic() - start < 4
+
+
 def test_retry_after_is_capped(server: HTTPSServer, trust: TrustConfig) -> None:
     server.set_behaviour(sequence([status(429, {"Retry-After": "120"})] * 2))
     c = client(trust, max_retry_wait=0.2)

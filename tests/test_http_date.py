@@ -1,4 +1,4 @@
-"""installer.httpcache.http_date against the stdlib (email.utils) as the oracle."""
+"""installer.httpdate.http_date against the stdlib (email.utils) as the oracle."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from email.utils import formatdate, parsedate_to_datetime
 
 import pytest
 
-from installer.httpcache import http_date
+from installer.httpdate import http_date
 
 
 def test_imf_fixdate_matches_email_utils() -> None:

@@ -4,33 +4,16 @@ it still resolves; never under --dry-run, never on a warm cache, and the install
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.e2e_index import MAIN, Cli, requests_like, run_python
+from tests.helpers.e2e_index import Cli, requests_like, run_python
 from tests.helpers.index_server import IndexServer, SimpleIndex
+from tests.helpers.probe import probe
 from tests.helpers.tls_servers import TestPKI
-
-# Runs inst in-process and records the threads it started.
-PROBE = """
-import json, sys, threading
-started = []
-_start = threading.Thread.start
-def start(self):
-    started.append(self.name)
-    _start(self)
-threading.Thread.start = start
-out, sys.argv = sys.argv[1], ["inst", *sys.argv[2:]]
-from installer.__main__ import main
-code = main()
-with open(out, "w") as f:
-    json.dump({"code": code, "threads": started}, f)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +29,10 @@ def server(tmp_path: Path, pki: TestPKI) -> Iterator[IndexServer]:
         yield srv
 
 
-def probe(cli: Cli, *args: str) -> tuple[int, list[str]]:
-    out = cli.cwd / "probe.json"
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(out), *args, "--cache-dir",
-                           str(cli.cache)], cwd=cli.cwd, env={**cli.env, "PYTHONPATH": str(MAIN)},
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    seen = json.loads(out.read_text())
-    return seen["code"], [t for t in seen["threads"] if t.startswith("inst-prefetch")]
+def prefetching(cli: Cli, *args: str) -> tuple[int, list[str]]:
+    """Exit code and the prefetch threads of one run."""
+    seen = probe(cli, *args)
+    return seen.code, [t for t in seen.threads if t.startswith("inst-prefetch")]
 
 
 def wheels_fetched(server: IndexServer) -> int:
@@ -66,14 +45,14 @@ def test_cold_install_prefetches_while_resolving(tmp_path: Path, server: IndexSe
     cli = Cli(tmp_path, tmp_path / "cache")
     index = ["--index-url", server.url + "/", "--cert", str(pki.ca_path)]
     cli.ok("venv", "env")
-    code, prefetch_threads = probe(cli, "install", "--python", "env", *index, "requests")
+    code, prefetch_threads = prefetching(cli, "install", "--python", "env", *index, "requests")
     assert code == 0 and prefetch_threads
     assert wheels_fetched(server) == 5  # each wheel once: prefetched, never again
     imported = run_python(tmp_path / "env", "import requests; print(requests.__version__)")
     assert imported.stdout == "2.32.0\n", imported.stderr
     # The cache is no longer empty: the next (warm) run prefetches nothing.
     cli.ok("venv", "env2")
-    code, prefetch_threads = probe(cli, "install", "--python", "env2", *index, "requests")
+    code, prefetch_threads = prefetching(cli, "install", "--python", "env2", *index, "requests")
     assert (code, prefetch_threads, wheels_fetched(server)) == (0, [], 5)
 
 
@@ -81,7 +60,7 @@ def test_cold_dry_run_downloads_no_wheel(tmp_path: Path, server: IndexServer,
                                          pki: TestPKI) -> None:
     cli = Cli(tmp_path, tmp_path / "cache")
     cli.ok("venv", "env")
-    code, prefetch_threads = probe(cli, "install", "--dry-run", "--python", "env",
+    code, prefetch_threads = prefetching(cli, "install", "--dry-run", "--python", "env",
                                    "--index-url", server.url + "/", "--cert",
                                    str(pki.ca_path), "requests")
     assert (code, prefetch_threads, wheels_fetched(server)) == (0, [], 0)

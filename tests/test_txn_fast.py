@@ -31,23 +31,11 @@ from installer.txn import (
 )
 from installer.txnfs import THREADED_LINKS
 from installer.wheel import RecordEntry, WheelInfo, record_hash
-from tests.helpers.install_env import clone_venv, make_venv, tree_digest
+from tests.helpers.install_env import tree_digest
 from tests.helpers.wheels import make_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = THREADED_LINKS + 500  # files in the big wheel: enough for two link threads
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tpl") / "venv"
-    make_venv(root)
-    return root
-
-
-@pytest.fixture
-def env(template: Path, tmp_path: Path) -> Environment:
-    return clone_venv(template, tmp_path / "venv")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from installer.txn import (
     uninstall,
 )
 from installer.wheel import record_hash
-from tests.helpers.install_env import clone_venv, make_venv, tree_digest
+from tests.helpers.install_env import clone_venv, tree_digest
 from tests.helpers.wheels import make_wheel
 
 EP = "[console_scripts]\ndemo-cli = demo.cli:main\n[gui_scripts]\ndemo-gui = demo.cli:main\n"
@@ -35,18 +35,6 @@ FILES = {
     "demo-1.0.data/data/share/demo/readme.txt": "data file\n",
     "demo-1.0.data/headers/demo.h": "#define DEMO 1\n",
 }
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tpl") / "venv"
-    make_venv(root)
-    return root
-
-
-@pytest.fixture
-def env(template: Path, tmp_path: Path) -> Environment:
-    return clone_venv(template, tmp_path / "venv")
 
 
 @pytest.fixture
@@ -210,10 +198,10 @@ def test_link_modes(mode: str, env: Environment, cache: Cache, tmp_path: Path) -
     assert check_environment(env) == []
 
 
-def test_warm_install_links_from_cache(template: Path, cache: Cache, tmp_path: Path) -> None:
+def test_warm_install_links_from_cache(venv_template: Path, cache: Cache, tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, "demo", "1.0", files=FILES, entry_points=EP)
-    env1 = clone_venv(template, tmp_path / "v1")
-    env2 = clone_venv(template, tmp_path / "v2")
+    env1 = clone_venv(venv_template, tmp_path / "v1")
+    env2 = clone_venv(venv_template, tmp_path / "v2")
     install_wheels(env1, [(wheel, True, None)], cache=cache)
     marker = next((cache.root / "unpacked").glob("*/verified.json"))
     stamp = marker.stat().st_mtime_ns
@@ -223,14 +211,14 @@ def test_warm_install_links_from_cache(template: Path, cache: Cache, tmp_path: P
     assert os.stat(a).st_ino == os.stat(b).st_ino
 
 
-def test_corrupted_unpacked_cache_is_rebuilt(template: Path, cache: Cache,
+def test_corrupted_unpacked_cache_is_rebuilt(venv_template: Path, cache: Cache,
                                              tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, "demo", "1.0", files=FILES)
-    env1 = clone_venv(template, tmp_path / "v1")
+    env1 = clone_venv(venv_template, tmp_path / "v1")
     install_wheels(env1, [(wheel, True, None)], cache=cache, link_mode="copy")
     cached = next((cache.root / "unpacked").glob("*/tree/demo/cli.py"))
     cached.write_text("raise SystemExit('tampered')\n")
-    env2 = clone_venv(template, tmp_path / "v2")
+    env2 = clone_venv(venv_template, tmp_path / "v2")
     install_wheels(env2, [(wheel, True, None)], cache=cache)
     assert (Path(env2.paths["purelib"]) / "demo/cli.py").read_text() == FILES["demo/cli.py"]
     assert check_environment(env2) == []
